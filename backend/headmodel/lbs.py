@@ -1,0 +1,71 @@
+"""Pure functions of the head-model forward pass (after smplx's lbs.py).
+
+Shapes: F frames, V vertices, E expression codes, I identity coefficients, J joints,
+L landmarks. Everything is batched over F, differentiable and dtype-generic.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def blend_shapes(coefficients: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Linear blend: coefficients [F, K] x directions [K, V, 3] -> offsets [F, V, 3]."""
+    return torch.einsum("fk,kvc->fvc", coefficients, directions)
+
+
+def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rodrigues' formula: [..., 3] -> [..., 3, 3], smooth (and exact) at zero angle."""
+    theta2 = (axis_angle * axis_angle).sum(-1, keepdim=True)
+    small = theta2 < 1e-12
+    theta2_safe = torch.where(small, torch.ones_like(theta2), theta2)
+    theta = theta2_safe.sqrt()
+    # Taylor branches keep gradients finite at the identity rotation.
+    sin_term = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    cos_term = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / theta2_safe)
+    x, y, z = axis_angle.unbind(-1)
+    zero = torch.zeros_like(x)
+    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*axis_angle.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand_as(skew)
+    return eye + sin_term[..., None] * skew + cos_term[..., None] * (skew @ skew)
+
+
+def joint_transforms(rotations: torch.Tensor, joints: torch.Tensor, parents: list[int]) -> torch.Tensor:
+    """World transforms of a joint chain rotating about rest positions.
+
+    rotations [F, J, 3, 3] local rotations; joints [F, J, 3] rest positions; parents[j] < j or -1.
+    Returns [F, J, 3, 4]: x -> R x + t maps a rest-pose point rigidly attached to joint j.
+    """
+    transforms: list[torch.Tensor] = []
+    for j, parent in enumerate(parents):
+        rotation = rotations[:, j]
+        translation = joints[:, j] - (rotation @ joints[:, j, :, None])[..., 0]
+        local = torch.cat([rotation, translation[..., None]], -1)
+        if parent >= 0:
+            local = compose(transforms[parent], local)
+        transforms.append(local)
+    return torch.stack(transforms, 1)
+
+
+def compose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Rigid transforms [..., 3, 4]: (a o b)(x) = a(b(x))."""
+    rotation = a[..., :3] @ b[..., :3]
+    translation = (a[..., :3] @ b[..., 3:])[..., 0] + a[..., 3]
+    return torch.cat([rotation, translation[..., None]], -1)
+
+
+def skin(vertices: torch.Tensor, weights: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
+    """Linear blend skinning with an implicit root.
+
+    vertices [F, V, 3]; weights [V, J] with rows summing to at most 1 (the rest follows the
+    root, i.e. stays put); transforms [F, J, 3, 4]. Returns [F, V, 3].
+    """
+    moved = torch.einsum("fjab,fvb->fvja", transforms[..., :3], vertices) + transforms[:, None, :, :, 3]
+    root_weight = 1 - weights.sum(-1)
+    return torch.einsum("vj,fvja->fva", weights, moved) + root_weight[None, :, None] * vertices
+
+
+def vertices_to_landmarks(vertices: torch.Tensor, triangles: torch.Tensor, barycentric: torch.Tensor) -> torch.Tensor:
+    """Points on the mesh: vertices [F, V, 3], triangles [L, 3] vertex ids, barycentric [L, 3] -> [F, L, 3]."""
+    corners = vertices[:, triangles]  # [F, L, 3, 3]
+    return (corners * barycentric[None, :, :, None]).sum(2)

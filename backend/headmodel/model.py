@@ -1,0 +1,130 @@
+"""HeadModel: the head-model file as torch buffers plus a batched, differentiable forward."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from . import lbs
+from .format import FORMAT_VERSION, HeadModelData
+
+
+@dataclasses.dataclass
+class HeadOutput:
+    vertices: torch.Tensor  # [F, V, 3] world space (after the head pose)
+    landmarks: dict[str, torch.Tensor]  # layout -> [F, L, 3] world space
+    joints: torch.Tensor  # [F, J, 3] posed joint positions, world space
+
+
+class HeadModel(torch.nn.Module):
+    """template + identity + expression offsets, joint rotations by LBS, then the head pose.
+
+    forward(identity [I] or [F, I], expression [F, E], joint_rotations [F, J, 3] axis-angle,
+    pose_rotation [F, 3] axis-angle, pose_translation [F, 3]); any of them may be None (zero).
+    Expression codes may also rotate joints (`expression_joint_rotations`): that is how the
+    built-in head realises jawOpen and the eye-look codes, so Blender can drive bones from them.
+    """
+
+    def __init__(self, data: HeadModelData):
+        super().__init__()
+        self.data = data
+        self.name = data.name
+        self.format_version = FORMAT_VERSION
+        self.expression_names = list(data.expression_names)
+        self.identity_names = list(data.identity_names)
+        self.joint_names = list(data.joint_names)
+        self.joint_parents = list(data.joint_parents)
+        self.part_names = list(data.part_names)
+        self.layouts = sorted(data.landmarks)
+        as_float = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))
+        as_long = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64))
+        self.register_buffer("template", as_float(data.template))
+        self.register_buffer("triangles", as_long(data.triangles))
+        self.register_buffer("uvs", as_float(data.uvs))
+        self.register_buffer("uv_triangles", as_long(data.uv_triangles))
+        self.register_buffer("vertex_parts", as_long(data.vertex_parts))
+        self.register_buffer("identity_directions", as_float(data.identity_directions))
+        self.register_buffer("expression_directions", as_float(data.expression_directions))
+        self.register_buffer("joints", as_float(data.joints))
+        self.register_buffer("joint_identity_directions", as_float(data.joint_identity_directions))
+        self.register_buffer("skin_weights", as_float(data.skin_weights))
+        self.register_buffer("expression_joint_rotations", as_float(data.expression_joint_rotations))
+        self.register_buffer("vertex_colors", None if data.vertex_colors is None else as_float(data.vertex_colors))
+        for layout, marks in data.landmarks.items():
+            self.register_buffer(f"_lm_{layout}_index", as_long(marks.index))
+            self.register_buffer(f"_lm_{layout}_vertices", as_long(marks.vertices))
+            self.register_buffer(f"_lm_{layout}_barycentric", as_float(marks.barycentric))
+
+    num_vertices = property(lambda self: self.template.shape[0])
+    num_triangles = property(lambda self: self.triangles.shape[0])
+    num_identity = property(lambda self: len(self.identity_names))
+    num_expressions = property(lambda self: len(self.expression_names))
+    num_joints = property(lambda self: len(self.joint_names))
+
+    def landmark_indices(self, layout: str) -> torch.Tensor:
+        """[L] which landmarks of `layout` the model embeds (mediapipe: a subset of 0..477)."""
+        return getattr(self, f"_lm_{layout}_index")
+
+    def landmark_embedding(self, layout: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """([L, 3] vertex ids, [L, 3] barycentric weights) of `layout`."""
+        return getattr(self, f"_lm_{layout}_vertices"), getattr(self, f"_lm_{layout}_barycentric")
+
+    def part_mask(self, *parts: str) -> torch.Tensor:
+        """[V] bool: vertices belonging to any of `parts`."""
+        ids = [self.part_names.index(p) for p in parts]
+        return torch.isin(self.vertex_parts, torch.tensor(ids, device=self.vertex_parts.device))
+
+    def forward(self, identity=None, expression=None, joint_rotations=None,
+                pose_rotation=None, pose_translation=None) -> HeadOutput:
+        F = _batch_size(expression, joint_rotations, pose_rotation, pose_translation,
+                        identity if identity is not None and identity.ndim == 2 else None)
+        dtype, device = self.template.dtype, self.template.device
+        identity = _coefficients(identity, F, self.num_identity, "identity", dtype, device)
+        expression = _coefficients(expression, F, self.num_expressions, "expression", dtype, device)
+        joint_rotations = _batched(joint_rotations, F, (self.num_joints, 3), "joint_rotations", dtype, device)
+        pose_rotation = _batched(pose_rotation, F, (3,), "pose_rotation", dtype, device)
+        pose_translation = _batched(pose_translation, F, (3,), "pose_translation", dtype, device)
+
+        rest = (self.template + lbs.blend_shapes(identity, self.identity_directions)
+                + lbs.blend_shapes(expression, self.expression_directions))
+        joints = self.joints + torch.einsum("fi,ijc->fjc", identity, self.joint_identity_directions)
+        local = joint_rotations + torch.einsum("fe,ejc->fjc", expression, self.expression_joint_rotations)
+        transforms = lbs.joint_transforms(lbs.axis_angle_to_matrix(local), joints, self.joint_parents)
+        posed = lbs.skin(rest, self.skin_weights, transforms)
+        posed_joints = transforms[..., :3] @ joints[..., None] + transforms[..., 3:]
+
+        rotation = lbs.axis_angle_to_matrix(pose_rotation)  # [F, 3, 3]
+        to_world = lambda points: points @ rotation.transpose(1, 2) + pose_translation[:, None]
+        vertices = to_world(posed)
+        landmarks = {layout: lbs.vertices_to_landmarks(vertices, *self.landmark_embedding(layout))
+                     for layout in self.layouts}
+        return HeadOutput(vertices=vertices, landmarks=landmarks, joints=to_world(posed_joints[..., 0]))
+
+
+def _batch_size(*tensors) -> int:
+    sizes = {t.shape[0] for t in tensors if t is not None}
+    if len(sizes) > 1:
+        raise ValueError(f"forward arguments disagree on the number of frames: {sorted(sizes)}")
+    return sizes.pop() if sizes else 1
+
+
+def _coefficients(value, F, K, name, dtype, device) -> torch.Tensor:
+    if value is None:
+        return torch.zeros(F, K, dtype=dtype, device=device)
+    value = torch.as_tensor(value, dtype=dtype, device=device)
+    if value.ndim == 1:
+        value = value.expand(F, -1)
+    if tuple(value.shape) != (F, K):
+        raise ValueError(f"{name} must be [{K}] or [F, {K}], got {list(value.shape)}")
+    return value
+
+
+def _batched(value, F, shape, name, dtype, device) -> torch.Tensor:
+    if value is None:
+        return torch.zeros(F, *shape, dtype=dtype, device=device)
+    value = torch.as_tensor(value, dtype=dtype, device=device)
+    if tuple(value.shape) != (F, *shape):
+        raise ValueError(f"{name} must be [F, {', '.join(map(str, shape))}], got {list(value.shape)}")
+    return value
