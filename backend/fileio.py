@@ -33,10 +33,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; finished ones get the usual mode
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -77,3 +84,28 @@ def load_tensors(path: str | os.PathLike, what: str) -> tuple[dict[str, np.ndarr
             "Re-create it, or point to the right file."
         ) from None
     return tensors, metadata
+
+
+@contextlib.contextmanager
+def staged_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside `folder`; on success its files move into `folder`.
+
+    A failure or Ctrl-C part-way leaves `folder` exactly as it was (and removes it again if
+    this call created it), so a job never leaves half its outputs behind.
+    """
+    import shutil
+
+    target = Path(folder)
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+    try:
+        yield staging
+        for item in sorted(staging.iterdir()):
+            os.replace(item, target / item.name)
+    except BaseException:
+        if created:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import lbs
-from .format import FORMAT_VERSION, HeadModelData
+from .format import FORMAT_VERSION, HeadModelData, Landmarks
 
 
 @dataclasses.dataclass
@@ -70,6 +70,25 @@ class HeadModel(torch.nn.Module):
     def landmark_embedding(self, layout: str) -> tuple[torch.Tensor, torch.Tensor]:
         """([L, 3] vertex ids, [L, 3] barycentric weights) of `layout`."""
         return getattr(self, f"_lm_{layout}_vertices"), getattr(self, f"_lm_{layout}_barycentric")
+
+    def landmark_submodel(self, layout: str, wanted: np.ndarray | None = None) -> "HeadModel":
+        """A small HeadModel holding only the vertices that `layout`'s landmarks (optionally only
+        the landmark indices in `wanted`) sit on: its landmarks equal this model's, at a fraction of
+        the cost. Trackers fit with it."""
+        marks = self.data.landmarks[layout]
+        keep = np.ones(len(marks.index), bool) if wanted is None else np.isin(marks.index, wanted)
+        used, remapped = np.unique(marks.vertices[keep], return_inverse=True)
+        d = self.data
+        sub = HeadModelData(
+            name=f"{d.name}[{layout} landmarks]", description=d.description, template=d.template[used],
+            triangles=np.zeros((0, 3), np.int32), uvs=np.zeros((0, 2), np.float32), uv_triangles=np.zeros((0, 3), np.int32),
+            part_names=d.part_names, vertex_parts=d.vertex_parts[used], identity_names=d.identity_names,
+            identity_directions=d.identity_directions[:, used], expression_names=d.expression_names,
+            expression_directions=d.expression_directions[:, used], joint_names=d.joint_names,
+            joint_parents=d.joint_parents, joints=d.joints, joint_identity_directions=d.joint_identity_directions,
+            skin_weights=d.skin_weights[used], expression_joint_rotations=d.expression_joint_rotations,
+            landmarks={layout: Landmarks(marks.index[keep], remapped.reshape(-1, 3), marks.barycentric[keep])})
+        return HeadModel(sub).to(self.template.device)
 
     def part_mask(self, *parts: str) -> torch.Tensor:
         """[V] bool: vertices belonging to any of `parts`."""

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from . import parts as P
-from .anatomy import (BROW_HALF_THICKNESS_DOWN, BROW_HALF_THICKNESS_UP, MOUTH_Y, brow_centre_y, hairline_y,
+from .anatomy import (BROW_HALF_THICKNESS_DOWN, BROW_HALF_THICKNESS_UP, MOUTH_HALF_WIDTH, MOUTH_Y, brow_centre_y, hairline_y,
                       vermilion_height)
 from .grid import SkinGrid, build_grid, mouth_side
 
@@ -90,20 +90,28 @@ def skin_parts(grid: SkinGrid) -> np.ndarray:
 
 
 def skin_albedo(grid: SkinGrid) -> np.ndarray:
+    """Skin with red lips, dark brows and a hair cap; boundaries blend over a few millimetres so
+    per-vertex colour does not show the grid as stair steps."""
     x, y, z = grid.vertices.T
     color = np.tile(SKIN_RGB, (len(x), 1))
     color = color * (1 + 0.06 * np.clip((y + 0.04) / 0.08, -1, 1))[:, None]  # forehead a touch lighter
     side = mouth_side(grid)
-    front = z > 0.06
-    lip_top = vermilion_height(x, upper=True)
-    lip_bottom = vermilion_height(x, upper=False)
-    upper_lip = front & (side > 0) & (y - MOUTH_Y < lip_top) & (y >= MOUTH_Y - 1e-6)
-    lower_lip = front & (side < 0) & (MOUTH_Y - y < lip_bottom) & (y <= MOUTH_Y + 1e-6)
-    lip = upper_lip | lower_lip
-    color[lip] = LIP_RGB
+    lips = _ramp(z - 0.06, 0.004) * _ramp(MOUTH_HALF_WIDTH - 0.001 - np.abs(x), 0.002)  # between the corners
+    upper_lip = (side > 0) * _ramp(vermilion_height(x, upper=True) - (y - MOUTH_Y), 0.0012)
+    lower_lip = (side < 0) * _ramp(vermilion_height(x, upper=False) - (MOUTH_Y - y), 0.0012)
+    color = _blend(color, LIP_RGB, lips * np.maximum(upper_lip, lower_lip))
     brow_offset = y - brow_centre_y(x)
     taper = np.clip(np.minimum(np.abs(x) - 0.012, 0.058 - np.abs(x)) / 0.006, 0, 1)
-    brow = (z > 0.04) & (brow_offset < BROW_HALF_THICKNESS_UP * taper) & (brow_offset > -BROW_HALF_THICKNESS_DOWN * taper)
-    color[brow] = BROW_RGB
-    color[y > hairline_y(grid.theta)] = HAIR_RGB
-    return color
+    brow = (_ramp(BROW_HALF_THICKNESS_UP * taper - brow_offset, 0.0012)
+            * _ramp(brow_offset + BROW_HALF_THICKNESS_DOWN * taper, 0.0012) * _ramp(z - 0.04, 0.004))
+    color = _blend(color, BROW_RGB, brow)
+    return _blend(color, HAIR_RGB, _ramp(y - hairline_y(grid.theta), 0.004))
+
+
+def _ramp(signed_distance, width):
+    """0 -> 1 across `width` around a boundary (positive distance = inside)."""
+    return np.clip(0.5 + signed_distance / width, 0.0, 1.0)
+
+
+def _blend(color, target, amount):
+    return color + (np.asarray(target) - color) * np.asarray(amount)[:, None]
