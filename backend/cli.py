@@ -34,6 +34,25 @@ def _headmodel_preview(args) -> None:
     print(f"sheet: {path}")
 
 
+def _headmodel_import_ict(args) -> None:
+    from .headmodel.ict import import_ict
+
+    path = import_ict(Path(args.path), args.out, identities=args.identities, with_parts=tuple(args.with_part))
+    print(f"head model: {path} (use it as --head {args.out or 'ict'})")
+
+
+def _headmodel_fetch_ict(args) -> None:
+    from .headmodel.builtin import cache_dir
+    from .headmodel.ict import import_ict
+    from .headmodel.ict.fetch import fetch_ict
+
+    dest = Path(args.dest) if args.dest else cache_dir() / "ICT-FaceKit"
+    commit = fetch_ict(dest)
+    print(f"ICT-FaceKit: {dest}")
+    path = import_ict(dest, args.out, identities=args.identities, commit=commit)
+    print(f"head model: {path} (use it as --head {args.out or 'ict'})")
+
+
 def _synth(args) -> None:
     from .synth import synthesize
 
@@ -41,6 +60,25 @@ def _synth(args) -> None:
                         seed=args.seed, head=args.head)
     for label, path in result.items():
         print(f"{label}: {path}")
+
+
+def _track(args) -> None:
+    import dataclasses
+
+    from .progress import Progress
+    from .tracking import TrackOptions, track
+    from .tracking.solver import SolverSettings
+
+    options = TrackOptions(landmarks=args.landmarks, head=args.head, device=args.device, start=args.start,
+                           end=args.end, stride=args.stride, focal=args.focal, size=args.size,
+                           overlay=not args.no_overlay,
+                           solver=dataclasses.replace(SolverSettings(), iterations=args.iterations))
+    progress = Progress.create(args.progress)
+    outputs = track(Path(args.video), Path(args.out), options, progress)
+    progress.emit(event="done", outputs={k: str(v) for k, v in outputs.items()})
+    if progress.mode != "json":
+        for label, path in outputs.items():
+            print(f"{label}: {path}")
 
 
 def _demo(args) -> None:
@@ -55,20 +93,36 @@ def _bench(args) -> None:
     run_benchmarks(args.case)
 
 
+HEAD_HELP = "'default', 'ict' (once imported with `headmodel import-ict`) or a head-model file"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .headmodel.ict.topology import ICT_LIGHT  # a table, cheap to import
+
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     headmodel = commands.add_parser("headmodel", help="inspect head models")
     head_commands = headmodel.add_subparsers(dest="head_command", required=True)
     info = head_commands.add_parser("info", help="print counts and expression names")
-    info.add_argument("head", nargs="?", default="default", help="'default' or a head-model file")
+    info.add_argument("head", nargs="?", default="default", help=HEAD_HELP)
     info.set_defaults(handler=_headmodel_info)
     preview = head_commands.add_parser("preview", help="render the labelled head-model sheet")
-    preview.add_argument("--head", default="default")
+    preview.add_argument("--head", default="default", help=HEAD_HELP)
     preview.add_argument("--out", default="sheet.png")
     preview.add_argument("--cell", type=int, default=160, help="cell size in pixels")
     preview.set_defaults(handler=_headmodel_preview)
+    import_ict = head_commands.add_parser(
+        "import-ict", help="convert ICT-FaceKit into a head-model file (head 'ict' unless --out is given)")
+    import_ict.add_argument("path", help="an ICT-FaceKit checkout or download, or its FaceXModel folder")
+    _add_ict_options(import_ict)
+    import_ict.add_argument("--with-part", action="append", default=[], choices=ICT_LIGHT.optional_parts,
+                            help="also keep this part (repeatable); dropped by default")
+    import_ict.set_defaults(handler=_headmodel_import_ict)
+    fetch_ict = head_commands.add_parser("fetch-ict", help="download ICT-FaceKit (online only), then import it")
+    fetch_ict.add_argument("--dest", help="where to unpack it (default: the cache folder's ICT-FaceKit)")
+    _add_ict_options(fetch_ict)
+    fetch_ict.set_defaults(handler=_headmodel_fetch_ict)
 
     synth = commands.add_parser("synth", help="render synthetic footage with exact ground truth")
     synth.add_argument("--out", required=True)
@@ -76,8 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=int, default=256)
     synth.add_argument("--fps", type=float, default=25.0)
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--head", default="default")
+    synth.add_argument("--head", default="default", help=HEAD_HELP)
     synth.set_defaults(handler=_synth)
+
+    track = commands.add_parser("track", help="track a face in footage: landmarks, matte, head-model fit")
+    track.add_argument("video")
+    track.add_argument("--out", required=True, help="output folder")
+    track.add_argument("--landmarks", choices=["auto", "mediapipe", "fan"], default="auto",
+                       help="auto = mediapipe (offline, with irises); fan needs face-alignment's weights")
+    track.add_argument("--head", default="default", help="'default' or a head-model file")
+    track.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    track.add_argument("--start", type=float, default=0.0, help="first second to track")
+    track.add_argument("--end", type=float, default=None, help="stop before this second")
+    track.add_argument("--stride", type=int, default=1, help="track every K-th frame")
+    track.add_argument("--focal", type=float, default=None, help="focal length in working-resolution pixels")
+    track.add_argument("--size", type=int, default=512, help="working resolution of the square crop")
+    track.add_argument("--iterations", type=int, default=300, help="solver iterations")
+    track.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
+    track.add_argument("--progress", choices=["bar", "json", "none"], default=None)
+    track.set_defaults(handler=_track)
 
     demo = commands.add_parser("demo", help="the main job end to end on the built-in default")
     demo.add_argument("--out", default="demo_out")
@@ -87,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--case", action="append", help="run only this case (repeatable)")
     bench.set_defaults(handler=_bench)
     return parser
+
+
+def _add_ict_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", help="head-model file to write (default: the cache, loaded as --head ict)")
+    parser.add_argument("--identities", type=int, help="keep the first N identity modes (default: all present)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -189,10 +189,10 @@ def test_blink_closes_the_left_eye_only(head):
     out = pose(head, "eyeBlinkLeft").vertices[0].detach().numpy()
     neutral = head.template.numpy()
     upper_lid = [mp_point(head, pose(head), i) for i in mp.MP_LEFT_EYE_UPPER[1:-1]]
-    lower_lid_closed = [mp_point(head, pose(head, "eyeBlinkLeft"), i) for i in mp.MP_LEFT_EYE_LOWER[1:-1]]
+    lower_lid_closed = np.array([mp_point(head, pose(head, "eyeBlinkLeft"), i) for i in mp.MP_LEFT_EYE_LOWER])
     upper_lid_closed = [mp_point(head, pose(head, "eyeBlinkLeft"), i) for i in mp.MP_LEFT_EYE_UPPER[1:-1]]
-    gap = np.linalg.norm(np.array(upper_lid_closed) - np.array(lower_lid_closed), axis=1)
-    assert gap.max() < 0.0005, gap  # the lids meet
+    gap = [_distance_to_polyline(p, lower_lid_closed) for p in upper_lid_closed]
+    assert max(gap) < 0.0005, gap  # the upper lid lies on the lower lid's margin: the eye is shut
     drop = np.array(upper_lid)[:, 1] - np.array(upper_lid_closed)[:, 1]
     assert drop.max() > 0.005  # the upper lid came down
     right_eye_open = [mp_point(head, pose(head, "eyeBlinkLeft"), i) for i in (386, 374)]
@@ -201,6 +201,12 @@ def test_blink_closes_the_left_eye_only(head):
     right = [mp_point(head, pose(head, "eyeBlinkLeft"), i) for i in (159, 145)]
     assert right[0][1] - right[1][1] > 0.007  # the right eye stays open
     assert right_eye_open[0][1] - right_eye_open[1][1] < 0.001
+
+
+def _distance_to_polyline(point, polyline):
+    a, b = polyline[:-1], polyline[1:]
+    t = np.clip(((point - a) * (b - a)).sum(1) / ((b - a) ** 2).sum(1), 0, 1)
+    return np.linalg.norm(a + t[:, None] * (b - a) - point, axis=1).min()
 
 
 def test_jaw_open_separates_the_lips(head):
@@ -259,7 +265,7 @@ def test_landmarks_lie_on_their_parts(head):
         point, on = where(i)
         assert point[0] > 0.01 and 0.01 < point[1] < 0.04 and on <= {"face", "eyelids"}
     chin, _ = where(152)
-    assert chin[1] < -0.11 and abs(chin[0]) < 2e-5
+    assert chin[1] < -0.095 and abs(chin[0]) < 2e-5  # mediapipe puts 152 on the front of the chin
     assert len(index) >= 140 and len(head.data.landmarks["ibug68"].index) == 68
     np.testing.assert_allclose(marks.barycentric.sum(1), 1, atol=1e-6)
 

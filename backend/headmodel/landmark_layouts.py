@@ -32,3 +32,22 @@ IBUG68_FROM_MEDIAPIPE = (
     61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
     78, 82, 13, 312, 308, 317, 14, 87,
 )
+
+
+def mediapipe_mirror() -> dict[int, int]:
+    """Left-right twin of every mediapipe index in the groups above (midline points map to themselves)."""
+    pairs = {}
+    sided = [(MP_RIGHT_EYE_LOWER, MP_LEFT_EYE_LOWER), (MP_RIGHT_EYE_UPPER, MP_LEFT_EYE_UPPER),
+             (MP_RIGHT_IRIS, MP_LEFT_IRIS), (MP_RIGHT_BROW_UPPER, MP_LEFT_BROW_UPPER),
+             (MP_RIGHT_BROW_LOWER, MP_LEFT_BROW_LOWER)]
+    for right, left in sided:
+        for r, l in zip(right, left):
+            pairs[r], pairs[l] = l, r
+    for contour in (MP_LIPS_OUTER_UPPER, MP_LIPS_OUTER_LOWER, MP_LIPS_INNER_UPPER, MP_LIPS_INNER_LOWER, MP_NOSE_BASE):
+        for a, b in zip(contour, contour[::-1]):
+            pairs[a] = b
+    for k, index in enumerate(MP_FACE_OVAL):
+        pairs[index] = MP_FACE_OVAL[-k % len(MP_FACE_OVAL)]
+    for index in MP_NOSE_BRIDGE:
+        pairs[index] = index
+    return pairs

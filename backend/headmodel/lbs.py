@@ -10,8 +10,9 @@ import torch
 
 
 def blend_shapes(coefficients: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """Linear blend: coefficients [F, K] x directions [K, V, 3] -> offsets [F, V, 3]."""
-    return torch.einsum("fk,kvc->fvc", coefficients, directions)
+    """Linear blend: coefficients [..., K] x directions [K, V, 3] -> offsets [..., V, 3] (one GEMM)."""
+    K, V = directions.shape[:2]
+    return (coefficients @ directions.reshape(K, V * 3)).reshape(*coefficients.shape[:-1], V, 3)
 
 
 def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -60,9 +61,12 @@ def skin(vertices: torch.Tensor, weights: torch.Tensor, transforms: torch.Tensor
     vertices [F, V, 3]; weights [V, J] with rows summing to at most 1 (the rest follows the
     root, i.e. stays put); transforms [F, J, 3, 4]. Returns [F, V, 3].
     """
-    moved = torch.einsum("fjab,fvb->fvja", transforms[..., :3], vertices) + transforms[:, None, :, :, 3]
-    root_weight = 1 - weights.sum(-1)
-    return torch.einsum("vj,fvja->fva", weights, moved) + root_weight[None, :, None] * vertices
+    J = weights.shape[1]
+    identity = torch.eye(3, 4, dtype=transforms.dtype, device=transforms.device)
+    # blend the transforms per vertex (the root's is the identity), then apply once
+    delta = (transforms - identity).reshape(-1, J, 12)  # [F, J, 12]
+    blended = (weights @ delta).reshape(-1, weights.shape[0], 3, 4) + identity  # [F, V, 3, 4]
+    return (blended[..., :3] @ vertices[..., None])[..., 0] + blended[..., 3]
 
 
 def vertices_to_landmarks(vertices: torch.Tensor, triangles: torch.Tensor, barycentric: torch.Tensor) -> torch.Tensor:

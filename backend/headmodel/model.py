@@ -100,7 +100,7 @@ class HeadModel(torch.nn.Module):
         F = _batch_size(expression, joint_rotations, pose_rotation, pose_translation,
                         identity if identity is not None and identity.ndim == 2 else None)
         dtype, device = self.template.dtype, self.template.device
-        identity = _coefficients(identity, F, self.num_identity, "identity", dtype, device)
+        identity = _coefficients(identity, F, self.num_identity, "identity", dtype, device, shared=True)
         expression = _coefficients(expression, F, self.num_expressions, "expression", dtype, device)
         joint_rotations = _batched(joint_rotations, F, (self.num_joints, 3), "joint_rotations", dtype, device)
         pose_rotation = _batched(pose_rotation, F, (3,), "pose_rotation", dtype, device)
@@ -108,7 +108,7 @@ class HeadModel(torch.nn.Module):
 
         rest = (self.template + lbs.blend_shapes(identity, self.identity_directions)
                 + lbs.blend_shapes(expression, self.expression_directions))
-        joints = self.joints + torch.einsum("fi,ijc->fjc", identity, self.joint_identity_directions)
+        joints = (self.joints + lbs.blend_shapes(identity, self.joint_identity_directions)).expand(F, -1, -1)
         local = joint_rotations + torch.einsum("fe,ejc->fjc", expression, self.expression_joint_rotations)
         transforms = lbs.joint_transforms(lbs.axis_angle_to_matrix(local), joints, self.joint_parents)
         posed = lbs.skin(rest, self.skin_weights, transforms)
@@ -129,14 +129,20 @@ def _batch_size(*tensors) -> int:
     return sizes.pop() if sizes else 1
 
 
-def _coefficients(value, F, K, name, dtype, device) -> torch.Tensor:
+def _coefficients(value, F, K, name, dtype, device, shared=False) -> torch.Tensor:
+    """[F, K] coefficients; with `shared`, a [K] value (one identity for all frames) becomes [1, K]
+    so its blend is computed once and broadcast."""
     if value is None:
-        return torch.zeros(F, K, dtype=dtype, device=device)
+        return torch.zeros(1 if shared else F, K, dtype=dtype, device=device)
     value = torch.as_tensor(value, dtype=dtype, device=device)
     if value.ndim == 1:
-        value = value.expand(F, -1)
-    if tuple(value.shape) != (F, K):
-        raise ValueError(f"{name} must be [{K}] or [F, {K}], got {list(value.shape)}")
+        value = value[None] if shared else value.expand(F, -1)
+    return _check(value, (len(value) if shared and len(value) == 1 else F, K), name)
+
+
+def _check(value, shape, name):
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} must be [{shape[-1]}] or [F, {shape[-1]}], got {list(value.shape)}")
     return value
 
 

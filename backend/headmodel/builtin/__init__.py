@@ -27,7 +27,7 @@ def generator_fingerprint() -> str:
     """Hash of the generator's own source, so any change to it rebuilds the cached head."""
     digest = hashlib.sha256(str(GENERATOR_VERSION).encode())
     here = Path(__file__).parent
-    for source in sorted(here.glob("*.py")) + [here.parent / "landmark_layouts.py", here.parent / "arkit.py"]:
+    for source in sorted(here.glob("*.py")) + sorted(here.glob("*.json")) + [here.parent / "landmark_layouts.py", here.parent / "arkit.py"]:
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 

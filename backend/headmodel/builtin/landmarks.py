@@ -7,6 +7,9 @@ and width projected onto the skin from the front.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from .. import landmark_layouts as mp
@@ -18,6 +21,7 @@ from .parts import iris_vertex_ids
 from .surface import cast, skin_distance
 
 Embedding = tuple[np.ndarray, np.ndarray]  # ([3] vertex ids, [3] barycentric)
+CALIBRATION = Path(__file__).with_name("landmark_calibration.json")
 
 
 def slit_point(head: Assembly, slit: Slit, theta: float, upper: bool) -> Embedding:
@@ -106,7 +110,9 @@ def face_oval_points(head: Assembly) -> list[np.ndarray]:
     return points
 
 
-def mediapipe_embedding(head: Assembly) -> Landmarks:
+def mediapipe_embedding(head: Assembly, calibrated: bool = True) -> Landmarks:
+    """Semantic placement, then (by default) the positions calibrated against mediapipe's own
+    detections on renders of this head (tools/calibrate_landmarks.py)."""
     marks: dict[int, Embedding] = {}
     _eyes(head, marks)
     _irises(head, marks)
@@ -118,9 +124,41 @@ def mediapipe_embedding(head: Assembly) -> Landmarks:
         marks[index] = surface_point(head, frontal(0.0, y))
     for index, x in zip(mp.MP_NOSE_BASE, (-0.0145, -0.0055, 0.0, 0.0055, 0.0145)):
         marks[index] = surface_point(head, frontal(x, -0.0455 if x == 0 else -0.0425 if abs(x) < 0.01 else -0.04))
+    if calibrated and CALIBRATION.is_file():
+        _apply_calibration(head, marks, json.loads(CALIBRATION.read_text())["positions"])
     order = sorted(marks)
     return Landmarks(index=np.array(order, np.int64), vertices=np.array([marks[i][0] for i in order], np.int64),
                      barycentric=np.array([marks[i][1] for i in order], np.float32))
+
+
+def _apply_calibration(head: Assembly, marks: dict, positions: dict) -> None:
+    """Move each landmark to the calibrated vertex nearest its stored position, on the same side
+    of a slit as its semantic placement (a lid margin stays a lid margin). Positions are first
+    made symmetric with their left-right twins, so detector noise cannot skew the head."""
+    twin = mp.mediapipe_mirror()
+    stored = {int(k): np.asarray(v) for k, v in positions.items()}
+    for index, position in stored.items():
+        if index not in marks or twin.get(index) not in stored:
+            continue
+        position = 0.5 * (position + stored[twin[index]] * [-1, 1, 1])
+        vertices, _ = marks[index]
+        pool = _same_side_pool(head, vertices)
+        nearest = pool[np.argmin(np.linalg.norm(head.vertices[pool] - np.asarray(position), axis=1))]
+        marks[index] = (np.array([nearest] * 3), np.array([1.0, 0.0, 0.0]))
+
+
+def _same_side_pool(head: Assembly, vertices: np.ndarray) -> np.ndarray:
+    """Skin vertices with the same lip-line side and eye-row side as the given ones."""
+    skin = np.arange(head.ranges["skin"].stop)
+    grid = head.grid
+    on_slit = [s for s in list(grid.eye_slits.values()) + [grid.mouth_slit]
+               if np.isin(vertices, np.concatenate([s.upper, s.lower])).any()]
+    if not on_slit:
+        return skin
+    slit = on_slit[0]
+    upper = np.isin(vertices, slit.upper).any()
+    corners = skin[(grid.row[skin] == slit.row) & ~np.isin(skin, np.concatenate([slit.upper, slit.lower]))]
+    return np.concatenate([slit.upper if upper else slit.lower, corners])
 
 
 def _eyes(head: Assembly, marks: dict) -> None:
