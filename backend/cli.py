@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--stride", type=int, default=1, help="track every K-th frame")
     track.add_argument("--focal", type=float, default=None, help="focal length in working-resolution pixels")
     track.add_argument("--size", type=int, default=512, help="working resolution of the square crop")
-    track.add_argument("--iterations", type=int, default=300, help="solver iterations")
+    track.add_argument("--iterations", type=int, default=150, help="solver iterations")
     track.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
     track.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     track.set_defaults(handler=_track)

@@ -28,7 +28,14 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     zero = torch.zeros_like(x)
     skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*axis_angle.shape[:-1], 3, 3)
     eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand_as(skew)
-    return eye + sin_term[..., None] * skew + cos_term[..., None] * (skew @ skew)
+    skew_squared = axis_angle[..., :, None] * axis_angle[..., None, :] - theta2[..., None] * eye  # K^2 = a a^T - |a|^2 I
+    return eye + sin_term[..., None] * skew + cos_term[..., None] * skew_squared
+
+
+def matmul3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a [..., 3, 3] @ b [..., 3, k] as broadcast multiply-sum: CPU batched matmul is slow on
+    millions of tiny matrices."""
+    return (a[..., :, :, None] * b[..., None, :, :]).sum(-2)
 
 
 def joint_transforms(rotations: torch.Tensor, joints: torch.Tensor, parents: list[int]) -> torch.Tensor:
@@ -40,7 +47,7 @@ def joint_transforms(rotations: torch.Tensor, joints: torch.Tensor, parents: lis
     transforms: list[torch.Tensor] = []
     for j, parent in enumerate(parents):
         rotation = rotations[:, j]
-        translation = joints[:, j] - (rotation @ joints[:, j, :, None])[..., 0]
+        translation = joints[:, j] - matmul3(rotation, joints[:, j, :, None])[..., 0]
         local = torch.cat([rotation, translation[..., None]], -1)
         if parent >= 0:
             local = compose(transforms[parent], local)
@@ -50,8 +57,8 @@ def joint_transforms(rotations: torch.Tensor, joints: torch.Tensor, parents: lis
 
 def compose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Rigid transforms [..., 3, 4]: (a o b)(x) = a(b(x))."""
-    rotation = a[..., :3] @ b[..., :3]
-    translation = (a[..., :3] @ b[..., 3:])[..., 0] + a[..., 3]
+    rotation = matmul3(a[..., :3], b[..., :3])
+    translation = matmul3(a[..., :3], b[..., 3:])[..., 0] + a[..., 3]
     return torch.cat([rotation, translation[..., None]], -1)
 
 
@@ -66,7 +73,7 @@ def skin(vertices: torch.Tensor, weights: torch.Tensor, transforms: torch.Tensor
     # blend the transforms per vertex (the root's is the identity), then apply once
     delta = (transforms - identity).reshape(-1, J, 12)  # [F, J, 12]
     blended = (weights @ delta).reshape(-1, weights.shape[0], 3, 4) + identity  # [F, V, 3, 4]
-    return (blended[..., :3] @ vertices[..., None])[..., 0] + blended[..., 3]
+    return (blended[..., :3] * vertices[..., None, :]).sum(-1) + blended[..., 3]
 
 
 def vertices_to_landmarks(vertices: torch.Tensor, triangles: torch.Tensor, barycentric: torch.Tensor) -> torch.Tensor:

@@ -77,7 +77,9 @@ class HeadModel(torch.nn.Module):
         the cost. Trackers fit with it."""
         marks = self.data.landmarks[layout]
         keep = np.ones(len(marks.index), bool) if wanted is None else np.isin(marks.index, wanted)
-        used, remapped = np.unique(marks.vertices[keep], return_inverse=True)
+        corners = np.where(marks.barycentric[keep] > 0, marks.vertices[keep], -1)  # zero-weight corners are not needed
+        corners = np.where(corners < 0, corners.max(1, keepdims=True), corners)
+        used, remapped = np.unique(corners, return_inverse=True)
         d = self.data
         sub = HeadModelData(
             name=f"{d.name}[{layout} landmarks]", description=d.description, template=d.template[used],
@@ -112,14 +114,14 @@ class HeadModel(torch.nn.Module):
         local = joint_rotations + torch.einsum("fe,ejc->fjc", expression, self.expression_joint_rotations)
         transforms = lbs.joint_transforms(lbs.axis_angle_to_matrix(local), joints, self.joint_parents)
         posed = lbs.skin(rest, self.skin_weights, transforms)
-        posed_joints = transforms[..., :3] @ joints[..., None] + transforms[..., 3:]
+        posed_joints = (transforms[..., :3] * joints[..., None, :]).sum(-1) + transforms[..., 3]
 
         rotation = lbs.axis_angle_to_matrix(pose_rotation)  # [F, 3, 3]
-        to_world = lambda points: points @ rotation.transpose(1, 2) + pose_translation[:, None]
+        to_world = lambda points: (points[..., None, :] * rotation[:, None]).sum(-1) + pose_translation[:, None]
         vertices = to_world(posed)
         landmarks = {layout: lbs.vertices_to_landmarks(vertices, *self.landmark_embedding(layout))
                      for layout in self.layouts}
-        return HeadOutput(vertices=vertices, landmarks=landmarks, joints=to_world(posed_joints[..., 0]))
+        return HeadOutput(vertices=vertices, landmarks=landmarks, joints=to_world(posed_joints))
 
 
 def _batch_size(*tensors) -> int:

@@ -1,0 +1,54 @@
+"""One square crop per clip around the head, so every frame shares one camera.
+
+The crop is chosen from the landmarks of all frames; results map back to the source frame
+with `to_source`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+HEAD_MARGIN = 2.1  # crop side / largest face extent: room for hair, ears and some neck
+
+
+@dataclasses.dataclass
+class Crop:
+    x0: float  # source pixels, may be negative (the crop extends past the frame; padded)
+    y0: float
+    side: float  # source pixels
+    size: int  # working resolution
+
+    @property
+    def scale(self) -> float:
+        return self.size / self.side
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        return (points - [self.x0, self.y0]) * self.scale
+
+    def to_source(self, points: np.ndarray) -> np.ndarray:
+        return points / self.scale + [self.x0, self.y0]
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """The working-resolution crop of a source frame (edges replicated past the border)."""
+        import cv2
+
+        matrix = np.array([[self.scale, 0, -self.x0 * self.scale], [0, self.scale, -self.y0 * self.scale]])
+        return cv2.warpAffine(frame, matrix, (self.size, self.size), flags=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def choose_crop(points: np.ndarray, found: np.ndarray, size: int) -> Crop:
+    """points [F, L, 2] source pixels. Centre on the median face centre, shifted up a little for
+    the hair; side from the 95th percentile face extent."""
+    faces = points[found]
+    lo, hi = np.nanmin(faces, axis=1), np.nanmax(faces, axis=1)  # [F', 2]
+    centre = np.median((lo + hi) / 2, axis=0)
+    extent = np.percentile((hi - lo).max(1), 95)
+    side = HEAD_MARGIN * extent
+    centre = centre + [0, -0.08 * side]
+    return Crop(x0=float(centre[0] - side / 2), y0=float(centre[1] - side / 2), side=float(side), size=size)
