@@ -7,10 +7,12 @@ from pathlib import Path
 
 
 def run_demo(out: Path) -> None:
-    """Synthesise a clip into out/synth/ and draw the head-model sheet to out/headmodel_sheet.png."""
+    """Synthesise a clip into out/synth/, draw the head-model sheet to out/headmodel_sheet.png,
+    and track the clip into out/track/ (comparing the track with the clip's ground truth)."""
     from .headmodel import load_head
     from .headmodel.sheet import write_sheet
     from .synth import synthesize
+    from .tracking import TrackOptions, read_track, track
 
     out = Path(out)
     started = time.perf_counter()
@@ -19,6 +21,23 @@ def run_demo(out: Path) -> None:
     started = time.perf_counter()
     sheet = write_sheet(load_head("default"), out / "headmodel_sheet.png")
     _report("head-model", started, {"sheet": sheet})
+    started = time.perf_counter()
+    tracked = track(outputs["video"], out / "track", TrackOptions(size=256))
+    _report("track", started, tracked)
+    _compare_with_truth(read_track(tracked["tracking"]), outputs["groundtruth"])
+
+
+def _compare_with_truth(result, groundtruth: Path) -> None:
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    from .fileio import load_tensors
+
+    truth, _ = load_tensors(groundtruth, "ground truth")
+    error = Rotation.from_rotvec(truth["pose_rotation"]).inv() * Rotation.from_rotvec(result.pose_rotation)
+    print(f"track vs ground truth: median head rotation error {np.degrees(np.median(error.magnitude())):.2f} deg, "
+          f"mean expression error {np.abs(result.expression - truth['expression']).mean():.3f}, "
+          f"median landmark error {result.meta['landmark_error']['median_working_px']:.2f} px")
 
 
 def _report(step: str, started: float, outputs: dict[str, Path]) -> None:
