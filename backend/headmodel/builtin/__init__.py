@@ -36,6 +36,9 @@ def builtin_head_path() -> Path:
     path = cache_dir() / f"default-head-{generator_fingerprint()}.safetensors"
     if not path.exists():
         write_headmodel(build_default_head(), path)
+        for stale in cache_dir().glob("default-head-*.safetensors"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
     return path
 
 
