@@ -1,0 +1,52 @@
+"""Real spherical harmonics up to degree 3, with gsplat's constants and basis order.
+
+Shapes: C cameras, N Gaussians, K = (degree + 1) ** 2 coefficients or more.
+Plain torch, differentiable in the directions and the coefficients.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def sh_bases(degree: int, dirs: torch.Tensor) -> torch.Tensor:
+    """Basis values at unit directions: dirs [..., 3] -> [..., (degree + 1) ** 2].
+
+    Sloan's "Efficient Spherical Harmonic Evaluation" (JCGT 2013), as in gsplat's
+    `_eval_sh_bases_fast`.
+    """
+    x, y, z = dirs.unbind(-1)
+    bases = [torch.full_like(x, 0.2820947917738781)]
+    if degree >= 1:
+        a = -0.48860251190292
+        bases += [a * y, -a * z, a * x]
+    if degree >= 2:
+        z2 = z * z
+        b = -1.092548430592079 * z
+        a = 0.5462742152960395
+        c1 = x * x - y * y
+        s1 = 2 * x * y
+        bases += [a * s1, b * y, 0.9461746957575601 * z2 - 0.3153915652525201, b * x, a * c1]
+    if degree >= 3:
+        c = -2.285228997322329 * z2 + 0.4570457994644658
+        b = 1.445305721320277 * z
+        a = -0.5900435899266435
+        c2 = x * c1 - y * s1
+        s2 = x * s1 + y * c1
+        bases += [a * s2, b * s1, c * y, z * (1.865881662950577 * z2 - 1.119528997770346), c * x,
+                  b * c1, a * c2]
+    return torch.stack(bases, -1)
+
+
+def sh_colors(degree: int, means: torch.Tensor, coeffs: torch.Tensor, viewmats: torch.Tensor) -> torch.Tensor:
+    """View-dependent RGB of each Gaussian in each camera, as gsplat computes it.
+
+    means [N, 3] world positions; coeffs [N, K, 3] with K >= (degree + 1) ** 2 (extra bands
+    are ignored); viewmats [C, 4, 4] world-to-camera. Returns [C, N, 3]: the SH value along
+    the unit direction from the camera centre to the mean, plus 0.5, clamped at 0.
+    """
+    centres = torch.linalg.inv(viewmats)[:, :3, 3]  # [C, 3]
+    dirs = torch.nn.functional.normalize(means[None] - centres[:, None], dim=-1)  # [C, N, 3]
+    num_bases = (degree + 1) ** 2
+    values = torch.einsum("cnk,nkd->cnd", sh_bases(degree, dirs), coeffs[:, :num_bases])
+    return torch.clamp_min(values + 0.5, 0.0)
