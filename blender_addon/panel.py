@@ -1,0 +1,18 @@
+"""The "Head Avatar" tab in the 3D View's sidebar."""
+
+import bpy
+
+
+class HEAD_AVATAR_PT_main(bpy.types.Panel):
+    bl_label = "Head Avatar"
+    bl_idname = "HEAD_AVATAR_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Head Avatar"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.head_avatar
+        layout.operator("head_avatar.import_footage", icon="FILE_MOVIE")
+        if settings.footage_path:
+            layout.label(text=bpy.path.basename(settings.footage_path), icon="SEQUENCE")
