@@ -81,6 +81,31 @@ def _track(args) -> None:
             print(f"{label}: {path}")
 
 
+def _fit(args) -> None:
+    from .avatar.fit import FitConfig, fit
+    from .progress import Progress
+
+    config = FitConfig(iterations=args.iterations, time_budget=args.time_budget, resolution=args.resolution,
+                       sh_degree=args.sh_degree, device=args.device, head=args.head)
+    progress = Progress.create(args.progress)
+    outputs = fit(Path(args.source), Path(args.out), config, progress, resume=args.resume)
+    progress.emit(event="done", outputs={k: str(v) for k, v in outputs.items()})
+    if progress.mode != "json":
+        for label, path in outputs.items():
+            print(f"{label}: {path}")
+
+
+def _render(args) -> None:
+    from .avatar.render import render_avatar
+    from .progress import Progress
+
+    progress = Progress.create(args.progress)
+    paths = render_avatar(Path(args.avatar), Path(args.tracking), Path(args.out), args.device, progress)
+    progress.emit(event="done", outputs={"frames": str(args.out), "count": len(paths)})
+    if progress.mode != "json":
+        print(f"frames: {len(paths)} PNGs in {args.out}")
+
+
 def _demo(args) -> None:
     from .demo import run_demo
 
@@ -149,6 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
     track.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     track.set_defaults(handler=_track)
+
+    fit = commands.add_parser("fit", help="fit the Gaussian head avatar to a track folder (or a video, tracked first)")
+    fit.add_argument("source", help="a track folder from `track`, or a video")
+    fit.add_argument("--out", required=True, help="output folder: avatar.safetensors, metrics.json, heldout.mp4")
+    fit.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    fit.add_argument("--head", default="default", help=HEAD_HELP + "; used when tracking a video")
+    fit.add_argument("--resolution", type=int, default=None, help="training resolution (default: the track's)")
+    fit.add_argument("--iterations", type=int, default=3000)
+    fit.add_argument("--time-budget", type=float, default=None, help="stop fitting after this many seconds")
+    fit.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=0, help="view-dependent colour degree")
+    fit.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.safetensors")
+    fit.add_argument("--progress", choices=["bar", "json", "none"], default=None)
+    fit.set_defaults(handler=_fit)
+
+    render = commands.add_parser("render", help="render an avatar for a track's frames to PNGs")
+    render.add_argument("avatar", help="avatar.safetensors from `fit`")
+    render.add_argument("--tracking", required=True, help="track folder whose codes and poses drive the avatar")
+    render.add_argument("--out", required=True, help="folder for frame_NNNNNN.png")
+    render.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    render.add_argument("--progress", choices=["bar", "json", "none"], default=None)
+    render.set_defaults(handler=_render)
 
     demo = commands.add_parser("demo", help="the main job end to end on the built-in default")
     demo.add_argument("--out", default="demo_out")

@@ -6,9 +6,16 @@ import time
 from pathlib import Path
 
 
+DEMO_FIT_SECONDS = 90  # a short fit at 128 px: enough to see the avatar, far from converged
+
+
 def run_demo(out: Path) -> None:
     """Synthesise a clip into out/synth/, draw the head-model sheet to out/headmodel_sheet.png,
-    and track the clip into out/track/ (comparing the track with the clip's ground truth)."""
+    track the clip into out/track/ (comparing the track with the clip's ground truth) and fit
+    an avatar into out/avatar/ (printing its held-out metrics)."""
+    import json
+
+    from .avatar import FitConfig, fit
     from .headmodel import load_head
     from .headmodel.sheet import write_sheet
     from .synth import synthesize
@@ -25,6 +32,11 @@ def run_demo(out: Path) -> None:
     tracked = track(outputs["video"], out / "track", TrackOptions(size=256))
     _report("track", started, tracked)
     _compare_with_truth(read_track(tracked["tracking"]), outputs["groundtruth"])
+    started = time.perf_counter()
+    fitted = fit(out / "track", out / "avatar", FitConfig(resolution=128, time_budget=DEMO_FIT_SECONDS))
+    _report("fit", started, fitted)
+    metrics = json.loads(fitted["metrics"].read_text())
+    print("fit metrics: " + ", ".join(f"{key} {value}" for key, value in sorted(metrics.items())))
 
 
 def _compare_with_truth(result, groundtruth: Path) -> None:

@@ -6,10 +6,11 @@ nothing heavy (torch, mediapipe, OpenCV) is imported until an operator runs.
 
 import bpy
 
-from . import operators, panel, preferences, properties
+from . import fitting, operators, panel, preferences, properties
 
 _CLASSES = (preferences.HeadAvatarPreferences, properties.HeadAvatarSceneSettings,
-            operators.HEAD_AVATAR_OT_import_footage, panel.HEAD_AVATAR_PT_main)
+            operators.HEAD_AVATAR_OT_import_footage, fitting.HEAD_AVATAR_OT_fit, fitting.HEAD_AVATAR_OT_cancel,
+            panel.HEAD_AVATAR_PT_main)
 
 
 def register():

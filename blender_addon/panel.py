@@ -16,3 +16,8 @@ class HEAD_AVATAR_PT_main(bpy.types.Panel):
         layout.operator("head_avatar.import_footage", icon="FILE_MOVIE")
         if settings.footage_path:
             layout.label(text=bpy.path.basename(settings.footage_path), icon="SEQUENCE")
+        if settings.job_running:
+            layout.progress(factor=settings.job_fraction, text=settings.job_stage.capitalize())
+            layout.operator("head_avatar.cancel", icon="CANCEL")
+        else:
+            layout.operator("head_avatar.fit", icon="SHADERFX")

@@ -67,3 +67,32 @@ def test_camera_conversions_round_trip():
     assert abs(convert.focal_from_lens(lens, 1920, 1080, 36.0) - 600.0) < 1e-9
     fps, base = convert.fps_settings(29.97)
     assert fps == 30 and abs(fps / base - 29.97) < 1e-9
+
+
+def test_fit_is_disabled_until_footage_is_imported(addon):
+    assert not bpy.ops.head_avatar.fit.poll()
+    assert not bpy.ops.head_avatar.cancel.poll()
+
+
+def test_fit_runs_in_the_background_and_cancels(addon, clip):
+    import time
+
+    from blender_addon import fitting
+
+    bpy.ops.head_avatar.import_footage(filepath=str(clip))
+    assert bpy.ops.head_avatar.fit.poll()
+    bpy.ops.head_avatar.fit()
+    scene = bpy.context.scene
+    assert scene.name in fitting.JOBS and scene.head_avatar.job_running
+    assert not bpy.ops.head_avatar.fit.poll()  # one fit at a time
+    job = fitting.JOBS[scene.name]
+    deadline = time.monotonic() + 60
+    while job.running and job.stage == "starting" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    fitting.poll_job(scene)
+    assert job.running, job.error  # it is working (tracking first) when we cancel
+    assert scene.head_avatar.job_stage == job.stage != "starting"
+    started = time.monotonic()
+    bpy.ops.head_avatar.cancel()
+    assert time.monotonic() - started < 2.0
+    assert scene.name not in fitting.JOBS and not scene.head_avatar.job_running

@@ -1,0 +1,108 @@
+"""A tracked clip as tensors for fitting and evaluation: frames, mattes, camera, posed meshes.
+
+Shapes: F tracked frames, H = W = the working resolution, V vertices, E expression codes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import BackendError
+from ..tracking.trackfile import Track
+
+HELDOUT_FRACTION = 0.15  # the last 15% of frames are never trained on
+BACKGROUND = (1.0, 1.0, 1.0)  # fixed colour behind the matted frames and the renders
+
+
+@dataclasses.dataclass
+class Clip:
+    images: torch.Tensor  # [F, H, W, 3] linear RGB in [0, 1]
+    masks: torch.Tensor  # [F, H, W] float matte in [0, 1]
+    K: torch.Tensor  # [3, 3] intrinsics at this resolution (the viewmat is the identity)
+    vertices: torch.Tensor  # [F, V, 3] posed head-model vertices, world space
+    expression: torch.Tensor  # [F, E]
+    train: list[int]  # tracked frames used for fitting
+    heldout: list[int]  # the last HELDOUT_FRACTION of the clip, tracked frames only
+
+    @property
+    def resolution(self) -> int:
+        return self.images.shape[1]
+
+    def targets(self, frames: list[int], background: torch.Tensor) -> torch.Tensor:
+        """[C, H, W, 3]: the frames' foreground composited over background [3]."""
+        mask = self.masks[frames][..., None]
+        return self.images[frames] * mask + background * (1 - mask)
+
+
+def load_clip(track: Track, head, resolution: int, device: str = "cpu", with_images: bool = True) -> Clip:
+    """Read the tracked frames of `track`'s source video at `resolution` and pose the head for each."""
+    scale = resolution / track.size
+    K = torch.as_tensor(track.K, dtype=torch.float32).clone()
+    K[:2] *= scale
+    masks = np.stack([_resize(mask, resolution) for mask in track.masks]).astype(np.float32) / 255
+    images = _read_images(track, resolution) if with_images else np.zeros((*masks.shape, 3), np.float32)
+    with torch.no_grad():
+        head = head.to(device)
+        vertices = head(identity=torch.as_tensor(track.identity, device=device),
+                        expression=torch.as_tensor(track.expression, device=device),
+                        joint_rotations=torch.as_tensor(track.joint_rotations, device=device),
+                        pose_rotation=torch.as_tensor(track.pose_rotation, device=device),
+                        pose_translation=torch.as_tensor(track.pose_translation, device=device)).vertices
+    train, heldout = split_frames(track.found)
+    return Clip(torch.from_numpy(images).to(device), torch.from_numpy(masks).to(device), K.to(device), vertices,
+                torch.as_tensor(track.expression, dtype=torch.float32, device=device), train, heldout)
+
+
+def split_frames(found: np.ndarray) -> tuple[list[int], list[int]]:
+    """(train, held-out) frame numbers: the last HELDOUT_FRACTION held out, lost frames dropped."""
+    F = len(found)
+    first_heldout = F - max(1, int(np.ceil(HELDOUT_FRACTION * F)))
+    train = [f for f in range(first_heldout) if found[f]]
+    if not train:
+        raise BackendError("the track has no usable training frames (the face was lost in all of the first "
+                           f"{first_heldout} frames). Track a clip where the face is visible.")
+    return train, [f for f in range(first_heldout, F) if found[f]]
+
+
+def srgb8_to_linear(image: np.ndarray) -> np.ndarray:
+    """sRGB-encoded uint8 -> linear float32 in [0, 1] (the inverse of colour.linear_to_srgb8)."""
+    encoded = image.astype(np.float32) / 255
+    return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(image: torch.Tensor) -> torch.Tensor:
+    """Linear float -> sRGB-encoded float in [0, 1], for metrics on what a viewer sees."""
+    linear = image.clamp(0, 1)
+    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp(min=1e-8) ** (1 / 2.4) - 0.055)
+
+
+def _read_images(track: Track, resolution: int) -> np.ndarray:
+    from ..tracking.crop import Crop
+    from ..tracking.ingest import read_frames
+
+    crop = Crop(**track.meta["crop"])
+    options = track.meta["options"]
+    wanted = {int(index): f for f, index in enumerate(track.frame_index)}
+    images = np.zeros((track.num_frames, resolution, resolution, 3), np.float32)
+    source = Path(track.meta["source"])
+    read = 0
+    for index, _, frame in read_frames(source, options["start"], options["end"], options["stride"]):
+        if index in wanted:
+            images[wanted[index]] = srgb8_to_linear(_resize(crop.apply(frame), resolution)[..., ::-1])
+            read += 1
+    if read < track.num_frames:
+        raise BackendError(f"{source} has {read} of the {track.num_frames} tracked frames; it changed since "
+                           "tracking. Track the clip again.")
+    return images
+
+
+def _resize(image: np.ndarray, resolution: int) -> np.ndarray:
+    import cv2
+
+    if image.shape[0] == resolution:
+        return image
+    return cv2.resize(image, (resolution, resolution), interpolation=cv2.INTER_AREA)

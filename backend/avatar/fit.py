@@ -1,0 +1,199 @@
+"""`fit`: a tracked clip (or a video, tracked first) in, DIR/avatar.safetensors + metrics out.
+
+    from backend.avatar.fit import fit, FitConfig
+    outputs = fit("track_dir_or_video.mp4", "out/", FitConfig(iterations=2000))
+
+The loop: one random training frame per step, rendered over a fixed background and compared
+with the matted frame (L1 + D-SSIM), plus regularisers on offsets, scales and the expression
+offsets; densification by `SurfaceDensification`. DIR/checkpoint.safetensors is rewritten
+atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from ..errors import BackendError
+from ..progress import Progress
+from .clip import BACKGROUND, Clip, load_clip
+from .densify import SurfaceDensification
+from .file import AVATAR_FILE, read_avatar, write_avatar
+from .losses import d_ssim, l1
+from .model import GaussianAvatar, initial_avatar
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+
+
+@dataclasses.dataclass
+class LearningRates:
+    offsets: float = 3e-3  # triangle units; decays to `final_fraction` of itself
+    rotations: float = 3e-3
+    log_scales: float = 1e-2
+    opacity_logits: float = 5e-2
+    sh: float = 1e-2
+    expression_offsets: float = 1e-2  # they absorb much of the tracking error: +2 to 3 dB held out
+    final_fraction: float = 0.1  # offsets' learning rate at the end, relative to the start
+
+
+@dataclasses.dataclass
+class Regularisation:
+    ssim_weight: float = 0.2  # loss = (1 - w) L1 + w D-SSIM + the terms below
+    offset_margin: float = 1.0  # offsets longer than this many triangle sizes are penalised
+    offset_weight: float = 0.01
+    scale_margin: float = 3.0  # scales larger than this many triangle sizes are penalised
+    scale_weight: float = 1.0
+    expression_weight: float = 0.1  # L2 on the expression offsets
+
+
+@dataclasses.dataclass
+class FitConfig:
+    iterations: int = 3000
+    time_budget: float | None = None  # seconds of fitting; stops early when spent
+    resolution: int | None = None  # default: the track's working resolution
+    head: str = "default"  # head model for tracking a video (a track folder keeps its own)
+    sh_degree: int = 0
+    initial_gaussians: int = 6000
+    device: str = "cpu"
+    seed: int = 0
+    checkpoint_seconds: float = 30.0
+    densify: SurfaceDensification = dataclasses.field(default_factory=SurfaceDensification)
+    learning_rates: LearningRates = dataclasses.field(default_factory=LearningRates)
+    regularisation: Regularisation = dataclasses.field(default_factory=Regularisation)
+
+
+def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig(), progress: Progress | None = None,
+        resume: bool = False) -> dict[str, Path]:
+    """Fit an avatar to a track folder (or a video, tracked into out_dir/track first)."""
+    from ..headmodel import load_head
+    from ..tracking import read_track
+    from .evaluate import evaluate
+
+    progress = progress or Progress("none")
+    out_dir = Path(out_dir)
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise BackendError("--device cuda was asked for but torch sees no CUDA device. Use --device cpu.")
+    track = read_track(_track_folder(Path(source), out_dir, config, progress))
+    head = load_head(track.meta["head"])
+    with progress.stage("load frames"):
+        clip = load_clip(track, head, config.resolution or track.size, config.device)
+    if not track.found.all():
+        progress.warn(f"{int((~track.found).sum())} frames were lost during tracking; they are skipped")
+    avatar, done, spent = _start(out_dir / CHECKPOINT_FILE, clip, head, config, resume)
+    identity = torch.as_tensor(track.identity)
+    save = lambda path, **extra: write_avatar(path, avatar, identity, track.meta["head"], head.expression_names,
+                                              clip.resolution, **extra)
+    iterations, seconds = train(avatar, clip, head.triangles.to(config.device), config, progress, done, spent,
+                                lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
+                                                                seconds=elapsed))
+    outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds)}
+    with progress.stage("evaluate"):
+        outputs.update(evaluate(avatar, clip, head.triangles.to(config.device), out_dir, config.device,
+                                {"iterations": iterations, "wall_seconds": round(seconds, 1)},
+                                fps=float(track.meta["fps"])))
+    return outputs
+
+
+def _track_folder(source: Path, out_dir: Path, config: FitConfig, progress: Progress) -> Path:
+    from ..tracking import TrackOptions, track
+    from ..tracking.trackfile import TRACK_FILE
+
+    if source.is_dir() or source.suffix == ".safetensors":
+        return source
+    folder = out_dir / "track"
+    if not (folder / TRACK_FILE).is_file():
+        track(source, folder, TrackOptions(head=config.head, size=config.resolution or 512, device=config.device,
+                                             overlay=False), progress)
+    return folder
+
+
+def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool) -> tuple[GaussianAvatar, int, float]:
+    """(avatar, iterations done, seconds spent): from the checkpoint when resuming, else fresh."""
+    if resume and checkpoint.is_file():
+        saved = read_avatar(checkpoint, config.device)
+        if saved.meta["resolution"] != clip.resolution or saved.meta["sh_degree"] != config.sh_degree:
+            raise BackendError(f"{checkpoint} was fitted with another resolution or SH degree; "
+                               "resume with the same options, or fit into a new folder.")
+        return saved.gaussians, int(saved.meta["iteration"]), float(saved.meta["seconds"])
+    colours = None if head.vertex_colors is None else head.vertex_colors.to(config.device)
+    rest = clip.vertices[clip.train[0]]
+    avatar = initial_avatar(rest, head.triangles.to(config.device), config.initial_gaussians, config.sh_degree,
+                            head.num_expressions, colours, config.seed)
+    return avatar, 0, 0.0
+
+
+def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, config: FitConfig, progress: Progress,
+          done: int, spent: float, checkpoint) -> tuple[int, float]:
+    """Optimise `avatar` in place from iteration `done`; returns (iterations, seconds) at the end."""
+    from ..render import rasterize
+
+    optimizer = torch.optim.Adam([{"params": [getattr(avatar, name)], "lr": lr, "name": name}
+                                  for name, lr in dataclasses.asdict(config.learning_rates).items()
+                                  if name != "final_fraction"], eps=1e-15)
+    densify = dataclasses.replace(config.densify, refine_stop=min(config.densify.refine_stop,
+                                                                   int(0.6 * config.iterations)))
+    state = densify.initialize_state(avatar, clip.vertices[clip.train[0]], triangles)
+    generator = torch.Generator().manual_seed(config.seed + done)
+    background = torch.tensor(BACKGROUND, device=clip.K.device)
+    started, last_save = time.perf_counter() - spent, time.perf_counter()
+    iteration = done
+    with progress.stage("optimise", total=config.iterations) as step:
+        step(done)
+        while iteration < config.iterations and not _out_of_time(started, config):
+            iteration += 1
+            _schedule(optimizer, config, _fraction_done(iteration, started, config))
+            frame = clip.train[int(torch.randint(len(clip.train), (1,), generator=generator))]
+            posed = avatar.pose(clip.vertices[frame], triangles, clip.expression[frame])
+            raster = rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh,
+                               torch.eye(4, device=clip.K.device)[None], clip.K[None], clip.resolution,
+                               clip.resolution, sh_degree=avatar.sh_degree, background=background[None])
+            raster.means2d.retain_grad()
+            loss = image_loss(raster.rgb, clip.targets([frame], background), config) + regularisers(avatar, config)
+            loss.backward()
+            with torch.no_grad():
+                densify.step_post_backward(avatar, optimizer, state, iteration, raster.means2d.grad, raster.radii,
+                                           clip.resolution, clip.resolution)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step()
+            if time.perf_counter() - last_save > config.checkpoint_seconds:
+                checkpoint(iteration, time.perf_counter() - started)
+                last_save = time.perf_counter()
+    checkpoint(iteration, time.perf_counter() - started)
+    return iteration, time.perf_counter() - started
+
+
+def image_loss(rendered: torch.Tensor, target: torch.Tensor, config: FitConfig) -> torch.Tensor:
+    w = config.regularisation.ssim_weight
+    return (1 - w) * l1(rendered, target) + w * d_ssim(rendered, target)
+
+
+def regularisers(avatar: GaussianAvatar, config: FitConfig) -> torch.Tensor:
+    r = config.regularisation
+    offsets = torch.relu(avatar.offsets.norm(dim=-1) - r.offset_margin).mean()
+    scales = torch.relu(avatar.log_scales.exp() - r.scale_margin).mean()
+    expression = avatar.expression_offsets.square().mean()
+    return r.offset_weight * offsets + r.scale_weight * scales + r.expression_weight * expression
+
+
+def _out_of_time(started: float, config: FitConfig) -> bool:
+    return config.time_budget is not None and time.perf_counter() - started >= config.time_budget
+
+
+def _fraction_done(iteration: int, started: float, config: FitConfig) -> float:
+    fraction = iteration / config.iterations
+    if config.time_budget:
+        fraction = max(fraction, (time.perf_counter() - started) / config.time_budget)
+    return min(fraction, 1.0)
+
+
+def _schedule(optimizer: torch.optim.Optimizer, config: FitConfig, fraction: float) -> None:
+    """Exponential decay of the offsets' learning rate to `final_fraction` of its start."""
+    rates = config.learning_rates
+    for group in optimizer.param_groups:
+        if group["name"] == "offsets":
+            group["lr"] = rates.offsets * math.exp(fraction * math.log(rates.final_fraction))

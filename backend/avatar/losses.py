@@ -1,0 +1,47 @@
+"""Image losses and metrics on [C, H, W, 3] tensors: L1, SSIM (11 x 11 Gaussian window) and PSNR."""
+
+from __future__ import annotations
+
+import torch
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_C1 = 0.01 ** 2
+SSIM_C2 = 0.03 ** 2
+
+
+def l1(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (rendered - target).abs().mean()
+
+
+def ssim_map(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel SSIM [C, H, W] of images [C, H, W, 3] in [0, 1] (channel mean; zero padding, as 3DGS)."""
+    x, y = rendered.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2)
+    blur = _gaussian_blur(x.shape[1], x.dtype, x.device)
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    ssim = ((2 * mu_x * mu_y + SSIM_C1) * (2 * cov + SSIM_C2)
+            / ((mu_x ** 2 + mu_y ** 2 + SSIM_C1) * (var_x + var_y + SSIM_C2)))
+    return ssim.mean(1)
+
+
+def d_ssim(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The structural dissimilarity (1 - SSIM) / 2 used as a loss."""
+    return (1 - ssim_map(rendered, target).mean()) / 2
+
+
+def psnr(rendered: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """PSNR in dB over all pixels, or over the pixels where mask [C, H, W] is true."""
+    squared = ((rendered - target) ** 2).mean(-1)
+    mse = squared.mean() if mask is None else squared[mask].mean()
+    return float(-10 * torch.log10(mse.clamp(min=1e-12)))
+
+
+def _gaussian_blur(channels: int, dtype, device):
+    coords = torch.arange(SSIM_WINDOW, dtype=dtype, device=device) - SSIM_WINDOW // 2
+    kernel = torch.exp(-coords ** 2 / (2 * SSIM_SIGMA ** 2))
+    kernel = kernel / kernel.sum()
+    window = (kernel[:, None] * kernel[None, :]).expand(channels, 1, SSIM_WINDOW, SSIM_WINDOW)
+    return lambda image: torch.nn.functional.conv2d(image, window, padding=SSIM_WINDOW // 2, groups=channels)
