@@ -1,6 +1,5 @@
 """Fit Avatar: track + fit in a background backend process, polled from a timer."""
 
-import os
 from pathlib import Path
 
 import bpy

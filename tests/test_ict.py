@@ -15,8 +15,7 @@ import torch
 
 from backend.errors import BackendError
 from backend.headmodel import ARKIT_NAMES, landmark_layouts, load_head
-from backend.headmodel.format import read_headmodel, write_headmodel
-from backend.headmodel.ict import import_ict
+from backend.headmodel.format import write_headmodel
 from backend.headmodel.ict.build import FLOAT16_TOLERANCE, build_ict_head, compact
 from backend.headmodel.ict.fetch import fetch_ict
 from backend.headmodel.ict.obj import read_positions

@@ -14,7 +14,6 @@ reads; building the head itself needs no mediapipe and stays deterministic.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -74,22 +73,14 @@ def candidates(head, index: int, current: np.ndarray) -> np.ndarray:
 
 
 def slit_vertices(head, index, upper):
-    from backend.headmodel.builtin.grid import build_grid
+    from backend.headmodel.builtin.grid import build_grid, corner_columns
 
     grid = slit_vertices.grid = getattr(slit_vertices, "grid", None) or build_grid()
     eye = index in set(mp.MP_LEFT_EYE_UPPER + mp.MP_LEFT_EYE_LOWER + mp.MP_RIGHT_EYE_UPPER + mp.MP_RIGHT_EYE_LOWER)
     slits = list(grid.eye_slits.values()) if eye else [grid.mouth_slit]
     ids = [s.upper if upper else s.lower for s in slits]
-    corners = [s.row * len(grid.column_theta) + c for s in slits for c in corner_columns(grid, s)]
+    corners = [s.row * len(grid.column_theta) + c for s in slits for c in corner_columns(grid.column_theta, s)]
     return np.concatenate(ids + [np.array(corners)])
-
-
-def corner_columns(grid, slit):
-    cols = grid.column_theta
-    inside = cols[slit.columns]
-    below = np.flatnonzero(cols < inside.min() - 1e-12)
-    above = np.flatnonzero(cols > inside.max() + 1e-12)
-    return below[np.argmax(cols[below])], above[np.argmin(cols[above])]
 
 
 def main():

@@ -88,6 +88,14 @@ class SkinGrid:
         return cast_grid(self.theta[ids], phi[ids])
 
 
+def corner_columns(column_theta: np.ndarray, slit: Slit) -> tuple[int, int]:
+    """The shared columns at the two ends of a slit (lower theta first)."""
+    inside = column_theta[slit.columns]
+    below = np.flatnonzero(column_theta < inside.min() - 1e-12)
+    above = np.flatnonzero(column_theta > inside.max() + 1e-12)
+    return int(below[np.argmax(column_theta[below])]), int(above[np.argmin(column_theta[above])])
+
+
 def nodes(density, lo, hi, count, samples=20001) -> np.ndarray:
     """`count` values from lo to hi spaced inversely to `density`."""
     x = np.linspace(lo, hi, samples)

@@ -16,7 +16,7 @@ from .. import landmark_layouts as mp
 from ..format import Landmarks
 from .anatomy import BROW_HALF_THICKNESS_DOWN, BROW_HALF_THICKNESS_UP, MOUTH_HALF_WIDTH, MOUTH_Y, brow_centre_y, vermilion_height
 from .assemble import Assembly
-from .grid import THETA_EYE_INNER, THETA_EYE_OUTER, THETA_MOUTH, Slit
+from .grid import THETA_EYE_INNER, THETA_EYE_OUTER, THETA_MOUTH, Slit, corner_columns
 from .parts import iris_vertex_ids
 from .surface import cast, skin_distance
 
@@ -29,25 +29,14 @@ def slit_point(head: Assembly, slit: Slit, theta: float, upper: bool) -> Embeddi
     grid = head.grid
     cols = grid.column_theta
     order = np.argsort(cols[slit.columns])
-    chain_cols = np.concatenate([[_column_before(cols, slit)], slit.columns[order], [_column_after(cols, slit)]])
+    first, last = corner_columns(cols, slit)
+    chain_cols = np.concatenate([[first], slit.columns[order], [last]])
     copies = slit.upper if upper else slit.lower
     chain = np.concatenate([[slit.row * len(cols) + chain_cols[0]], copies[order], [slit.row * len(cols) + chain_cols[-1]]])
     angles = cols[chain_cols]
     k = int(np.clip(np.searchsorted(angles, theta) - 1, 0, len(chain) - 2))
     a = float(np.clip((theta - angles[k]) / (angles[k + 1] - angles[k]), 0, 1))
     return _on_edge(head, chain[k], chain[k + 1], a)
-
-
-def _column_before(cols, slit):
-    inside = cols[slit.columns]
-    below = np.flatnonzero(cols < inside.min() - 1e-12)
-    return below[np.argmax(cols[below])]
-
-
-def _column_after(cols, slit):
-    inside = cols[slit.columns]
-    above = np.flatnonzero(cols > inside.max() + 1e-12)
-    return above[np.argmin(cols[above])]
 
 
 def _on_edge(head: Assembly, va: int, vb: int, a: float) -> Embedding:

@@ -108,17 +108,18 @@ def cast_grid(theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return cast(directions(theta, phi), ray_origin(phi))
 
 
-def cast(rays: np.ndarray, origin=np.zeros(3), far=0.35, iterations=120) -> np.ndarray:
+def cast(rays: np.ndarray, origin=(0.0, 0.0, 0.0), far=0.35, iterations=120) -> np.ndarray:
     """Outermost skin point along each ray from `origin` ([3] or [R, 3]). rays [R, 3] -> [R, 3].
 
     Sphere tracing inward from `far` gets close; a fine scan from just outside then finds the
     first crossing, so thin features are not stepped over, and bisection pins it down.
     """
+    origin = np.asarray(origin, dtype=float)
     t = np.full(len(rays), far)
     for _ in range(iterations):
         t = t - np.maximum(skin_distance(origin + t[:, None] * rays), 1e-4) * 0.6
     scan = t[:, None] + 0.012 - np.arange(0.0, 0.03, 2.5e-4)[None, :]  # [R, S] outside -> inside
-    inside = skin_distance(np.asarray(origin)[..., None, :] + scan[..., None] * rays[:, None, :]) < 0
+    inside = skin_distance(origin[..., None, :] + scan[..., None] * rays[:, None, :]) < 0
     first = np.argmax(inside, axis=1)
     hi, lo = scan[np.arange(len(rays)), np.maximum(first - 1, 0)], scan[np.arange(len(rays)), first]
     for _ in range(20):
