@@ -16,7 +16,7 @@ from backend.avatar.densify import SurfaceDensification
 from backend.avatar.losses import d_ssim, ssim_map
 from backend.avatar.model import initial_avatar, triangle_frames
 from backend.errors import BackendError
-from backend.tracking import TrackOptions, read_track, track
+from backend.tracking import read_track
 from backend.tracking.trackfile import write_track
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,14 +27,9 @@ QUALITY_SECONDS = 240  # the issue allows 5 minutes of fitting at 128 px on CPU
 HELDOUT_MASKED_PSNR_FLOOR = 24.0
 
 
-@pytest.fixture(scope="module")
-def tracked(tmp_path_factory):
-    from backend.synth import synthesize
-
-    folder = tmp_path_factory.mktemp("fit")
-    paths = synthesize(folder / "clip", frames=60, size=128, seed=3)
-    outputs = track(paths["video"], folder / "track", TrackOptions(size=128, overlay=False))
-    return outputs["tracking"].parent
+@pytest.fixture()
+def tracked(synthetic_track):
+    return synthetic_track
 
 
 def tiny(**changes) -> FitConfig:
