@@ -41,17 +41,23 @@ class HEAD_AVATAR_OT_import_footage(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-def footage_camera(scene, clip, width: int, height: int):
+def tracking_camera(scene):
     """The add-on's camera (made once): the tracking camera, at the origin looking along +Y
-    (convert.BACKEND_TO_BLENDER), with the clip as its background."""
+    (convert.BACKEND_TO_BLENDER)."""
     camera = bpy.data.objects.get(CAMERA_NAME)
     if camera is None:
         camera = bpy.data.objects.new(CAMERA_NAME, bpy.data.cameras.new(CAMERA_NAME))
         scene.collection.objects.link(camera)
     camera.location = (0.0, 0.0, 0.0)
     camera.rotation_euler = convert.CAMERA_ROTATION_EULER
+    camera.data.sensor_fit = "AUTO"
+    return camera
+
+
+def footage_camera(scene, clip, width: int, height: int):
+    """The tracking camera with the clip as its background."""
+    camera = tracking_camera(scene)
     data = camera.data
-    data.sensor_fit = "AUTO"
     data.lens = convert.lens_from_focal(DEFAULT_FOV_FOCAL * max(width, height), width, height, data.sensor_width)
     data.show_background_images = True
     background = data.background_images[0] if data.background_images else data.background_images.new()
@@ -59,3 +65,41 @@ def footage_camera(scene, clip, width: int, height: int):
     background.clip = clip
     background.frame_method = "FIT"
     return camera
+
+
+class HEAD_AVATAR_OT_bake(bpy.types.Operator):
+    """Build the avatar as Blender data: rig with ARKit shape keys, splat point cloud, keyframed performance"""
+
+    bl_idname = "head_avatar.bake"
+    bl_label = "Bake Avatar"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(name="Avatar", subtype="FILE_PATH",
+                                       description="avatar.safetensors (default: the scene's fitted avatar)")
+    tracking: bpy.props.StringProperty(name="Tracking", subtype="DIR_PATH",
+                                       description="Track folder whose performance is keyframed (default: the scene's)")
+
+    @classmethod
+    def poll(cls, context):
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to bake")
+            return False
+        return True
+
+    def execute(self, context):
+        from .bake import bake_avatar
+
+        settings = context.scene.head_avatar
+        avatar = bpy.path.abspath(self.filepath or settings.avatar_path)
+        tracking = bpy.path.abspath(self.tracking or settings.tracking_dir) or None
+        if not avatar:
+            self.report({"ERROR"}, "No avatar to bake: fit one first, or give the operator a filepath.")
+            return {"CANCELLED"}
+        try:
+            rig = bake_avatar(context, avatar, tracking)
+        except backend_error() as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        settings.avatar_path, settings.tracking_dir = avatar, tracking or ""
+        self.report({"INFO"}, f"Baked {rig.name}" + (" with the tracked performance" if tracking else ""))
+        return {"FINISHED"}

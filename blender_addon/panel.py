@@ -21,3 +21,6 @@ class HEAD_AVATAR_PT_main(bpy.types.Panel):
             layout.operator("head_avatar.cancel", icon="CANCEL")
         else:
             layout.operator("head_avatar.fit", icon="SHADERFX")
+        layout.operator("head_avatar.bake", icon="OUTLINER_OB_POINTCLOUD")
+        if settings.avatar_path:
+            layout.label(text=bpy.path.basename(settings.avatar_path), icon="USER")

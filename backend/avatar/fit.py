@@ -87,7 +87,8 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     identity = torch.as_tensor(track.identity)
     save = lambda path, **extra: write_avatar(path, avatar, identity, track.meta["head"], head.expression_names,
                                               clip.resolution, **extra)
-    iterations, seconds = train(avatar, clip, head.triangles.to(config.device), config, progress, done, spent,
+    iterations, seconds = train(avatar, clip, head.triangles.to(config.device), expression_regions(head), config,
+                                progress, done, spent,
                                 lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
                                                                 seconds=elapsed))
     outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds)}
@@ -126,9 +127,10 @@ def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool) 
     return avatar, 0, 0.0
 
 
-def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, config: FitConfig, progress: Progress,
-          done: int, spent: float, checkpoint) -> tuple[int, float]:
-    """Optimise `avatar` in place from iteration `done`; returns (iterations, seconds) at the end."""
+def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: torch.Tensor, config: FitConfig,
+          progress: Progress, done: int, spent: float, checkpoint) -> tuple[int, float]:
+    """Optimise `avatar` in place from iteration `done`; returns (iterations, seconds) at the end.
+    regions [T, E]: where each code may move Gaussians (expression_regions)."""
     from ..render import rasterize
 
     optimizer = torch.optim.Adam([{"params": [getattr(avatar, name)], "lr": lr, "name": name}
@@ -159,12 +161,24 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, config: F
                                            clip.resolution, clip.resolution)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                avatar.expression_offsets *= regions[avatar.triangle][..., None]
             step()
             if time.perf_counter() - last_save > config.checkpoint_seconds:
                 checkpoint(iteration, time.perf_counter() - started)
                 last_save = time.perf_counter()
     checkpoint(iteration, time.perf_counter() - started)
     return iteration, time.perf_counter() - started
+
+
+def expression_regions(head, threshold: float = 1e-4) -> torch.Tensor:
+    """[T, E] bool: the triangles each code moves (by its shape or the joints it turns). A Gaussian's
+    offset for a code stays zero elsewhere, so a code only ever changes its own part of the face."""
+    with torch.no_grad():
+        codes = torch.eye(head.num_expressions + 1, head.num_expressions, device=head.template.device).roll(1, 0)
+        vertices = head(expression=codes).vertices
+        moved = (vertices[1:] - vertices[:1]).norm(dim=-1) > threshold  # [E, V]
+    return moved[:, head.triangles].any(-1).T
 
 
 def image_loss(rendered: torch.Tensor, target: torch.Tensor, config: FitConfig) -> torch.Tensor:

@@ -1,0 +1,180 @@
+"""Bake and the Head Avatar render engine, headless through the bpy module."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+import blender_addon  # noqa: E402
+from blender_addon import convert  # noqa: E402
+
+PARITY_FRAMES = (5, 40)  # tracked frame numbers (0-based) compared with the backend
+
+
+@pytest.fixture(scope="module")
+def baked(small_avatar, synthetic_track):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    blender_addon.register()
+    result = bpy.ops.head_avatar.bake(filepath=str(small_avatar), tracking=str(synthetic_track))
+    assert result == {"FINISHED"}
+    yield bpy.context.scene
+    blender_addon.unregister()
+
+
+def test_bake_creates_the_rig_splats_and_one_key_per_tracked_frame(baked, small_avatar, synthetic_track):
+    from backend.avatar import read_avatar
+    from backend.headmodel import ARKIT_NAMES
+    from backend.tracking import read_track
+
+    track = read_track(synthetic_track)
+    mesh, rig, splats = (bpy.data.objects[name] for name in ("Head Avatar", "Head Avatar Rig", "Head Avatar Splats"))
+    assert [k.name for k in mesh.data.shape_keys.key_blocks[1:]] == list(ARKIT_NAMES)
+    assert splats.type == "POINTCLOUD" and len(splats.data.points) == read_avatar(small_avatar).gaussians.num_gaussians
+    assert splats.head_avatar_mesh == mesh and mesh.parent == rig
+    assert {"root", "neck", "jaw", "eyeLeft", "eyeRight"} <= set(rig.data.bones.keys())
+    key_curves = _fcurves(mesh.data.shape_keys)
+    assert len(key_curves) == len(ARKIT_NAMES)
+    assert all(len(c.keyframe_points) == track.num_frames for c in key_curves)
+    pose_curves = {(c.data_path, c.array_index) for c in _fcurves(rig)}
+    assert {("location", i) for i in range(3)} | {("rotation_euler", i) for i in range(3)} <= pose_curves
+    assert all(len(c.keyframe_points) == track.num_frames for c in _fcurves(rig))
+    assert baked.render.engine == "HEAD_AVATAR"
+
+
+def test_blender_rig_matches_the_backend_forward(baked, synthetic_track):
+    from backend.avatar.clip import load_clip
+    from backend.headmodel import load_head
+    from backend.tracking import read_track
+
+    from blender_addon.engine import world_vertices
+
+    track = read_track(synthetic_track)
+    clip = load_clip(track, load_head("default"), 64, with_images=False)
+    for frame in PARITY_FRAMES:
+        baked.frame_set(int(track.frame_index[frame]) + 1)
+        mesh = bpy.data.objects["Head Avatar"].evaluated_get(bpy.context.evaluated_depsgraph_get())
+        error = np.abs(world_vertices(mesh) - clip.vertices[frame].numpy()).max()
+        assert error < 2e-5, f"frame {frame}: Blender's rig is {error * 1000:.4f} mm off the backend"
+
+
+@pytest.fixture(scope="module")
+def crop_camera(baked, synthetic_track):
+    """The scene rendered like the backend renders the track: the crop's camera at 64 px."""
+    from backend.tracking import read_track
+
+    track = read_track(synthetic_track)
+    K = np.array(track.K, np.float64)
+    K[:2] *= 64 / track.size
+    scene = baked
+    scene.render.resolution_x = scene.render.resolution_y = 64
+    scene.render.resolution_percentage = 100
+    camera = scene.camera
+    camera.data.lens, camera.data.shift_x, camera.data.shift_y = convert.camera_from_intrinsics(
+        K, 64, 64, camera.data.sensor_width)
+    scene.render.film_transparent = True
+    return K
+
+
+def test_camera_conversion_is_exact(baked, crop_camera):
+    from blender_addon.engine import camera_view, render_size
+
+    scene = baked
+    view = camera_view(scene.camera, bpy.context.evaluated_depsgraph_get(), *render_size(scene), scene)
+    assert np.allclose(view["K"], crop_camera, atol=1e-4)
+    assert np.allclose(view["viewmat"], np.eye(4), atol=1e-6)  # the tracking camera is the backend's world
+
+
+def test_engine_render_matches_the_backend(baked, crop_camera, small_avatar, synthetic_track, tmp_path):
+    for frame in PARITY_FRAMES:
+        blender = _render_still(baked, _blender_frame(synthetic_track, frame), tmp_path / f"parity_{frame}.exr")
+        backend = _backend_render(small_avatar, synthetic_track, frame)
+        mse = float(np.mean((blender - backend) ** 2))
+        psnr = 10 * np.log10(1 / max(mse, 1e-12))
+        print(f"frame {frame}: Blender vs backend PSNR {psnr:.1f} dB")
+        assert psnr >= 45, f"frame {frame}: Blender vs backend PSNR {psnr:.1f} dB"
+        assert backend[..., 3].max() > 0.5  # the avatar is in view, so the comparison means something
+
+
+def test_jaw_open_key_changes_the_mouth_only(baked, crop_camera, synthetic_track, tmp_path):
+    frame = _blender_frame(synthetic_track, PARITY_FRAMES[0])
+    before = _render_still(baked, frame, tmp_path / "before.exr")
+    curve = next(c for c in _fcurves(bpy.data.objects["Head Avatar"].data.shape_keys)
+                 if c.data_path == 'key_blocks["jawOpen"].value')
+    key = next(k for k in curve.keyframe_points if k.co[0] == frame)
+    key.co[1] = key.handle_left[1] = key.handle_right[1] = 1.0
+    curve.update()
+    after = _render_still(baked, frame, tmp_path / "after.exr")
+    key.co[1] = key.handle_left[1] = key.handle_right[1] = 0.0
+    curve.update()
+    changed = np.abs(after - before).max(-1) > 2 / 255
+    assert changed.sum() > 10, "opening the jaw changed nothing"
+    mouth_x, mouth_y = _mouth_centre(synthetic_track, PARITY_FRAMES[0])
+    rows = np.arange(changed.shape[0])[:, None] + 0.5
+    assert not changed[(rows < mouth_y - 12).repeat(changed.shape[1], 1)].any(), "the upper face changed"
+    assert abs(np.median(np.nonzero(changed)[1]) + 0.5 - mouth_x) < 8, "the change is not around the mouth"
+
+
+def _mouth_centre(synthetic_track, frame: int) -> np.ndarray:
+    """Pixel (x, y) at 64 px between the inner lips (mediapipe 13 and 14) as tracked."""
+    from backend.tracking import read_track
+
+    track = read_track(synthetic_track)
+    lips = [list(track.landmark_index).index(i) for i in (13, 14)]
+    return track.landmarks_fitted[frame, lips].mean(0) * 64 / track.size
+
+
+def _blender_frame(synthetic_track, frame: int) -> int:
+    from backend.tracking import read_track
+
+    return int(read_track(synthetic_track).frame_index[frame]) + 1
+
+
+def _render_still(scene, frame: int, path: Path) -> np.ndarray:
+    """[H, W, 4] linear premultiplied RGBA of the engine's Combined pass at `frame`."""
+    import cv2
+
+    scene.frame_set(frame)
+    settings = scene.render.image_settings
+    if hasattr(settings, "media_type"):
+        settings.media_type = "IMAGE"
+    settings.file_format, settings.color_mode, settings.color_depth = "OPEN_EXR", "RGBA", "32"
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert image is not None, f"the engine wrote no image to {path}"
+    return image[..., [2, 1, 0, 3]]
+
+
+def _backend_render(avatar_path, synthetic_track, frame: int) -> np.ndarray:
+    import torch
+
+    from backend.avatar import read_avatar
+    from backend.avatar.clip import load_clip
+    from backend.avatar.evaluate import render_frames
+    from backend.headmodel import load_head
+    from backend.tracking import read_track
+
+    saved = read_avatar(avatar_path)
+    track = read_track(synthetic_track)
+    track.identity = saved.identity.numpy()
+    head = load_head("default")
+    clip = load_clip(track, head, 64, with_images=False)
+    rgb, alpha = render_frames(saved.gaussians, clip.vertices[frame:frame + 1], clip.expression[frame:frame + 1],
+                               head.triangles, clip.K, 64, torch.zeros(3))
+    return torch.cat([rgb[0], alpha[0]], -1).numpy()
+
+
+def _fcurves(owner):
+    action = owner.animation_data.action
+    if not hasattr(action, "slots"):
+        return list(action.fcurves)
+    from bpy_extras import anim_utils
+
+    return list(anim_utils.action_get_channelbag_for_slot(action, owner.animation_data.action_slot).fcurves)
