@@ -96,14 +96,86 @@ def _fit(args) -> None:
 
 
 def _render(args) -> None:
-    from .avatar.render import render_avatar
+    from .avatar.render import render_performance
     from .progress import Progress
 
     progress = Progress.create(args.progress)
-    paths = render_avatar(Path(args.avatar), Path(args.tracking), Path(args.out), args.device, progress)
+    frames = _frame_range(args.frames)
+    performance, track = _driving(args, progress)
+    paths = render_performance(Path(args.avatar), performance, Path(args.out), frames=frames,
+                               image_format=args.format, preview=args.preview, track=track, device=args.device,
+                               progress=progress)
     progress.emit(event="done", outputs={"frames": str(args.out), "count": len(paths)})
     if progress.mode != "json":
-        print(f"frames: {len(paths)} PNGs in {args.out}")
+        print(f"frames: {len(paths)} {args.format.upper()} files in {args.out}")
+
+
+def _export_ply(args) -> None:
+    from .export.ply import write_avatar_ply
+    from .progress import Progress
+
+    performance, track = _driving(args, Progress.create(None))
+    if performance is not None and args.frame is None:
+        raise BackendError("--frame N is needed with --tracking or --performance (leave both out for the "
+                           "canonical avatar).")
+    path = write_avatar_ply(Path(args.avatar), Path(args.out), performance, args.frame, track)
+    print(f"ply: {path}")
+
+
+def _export_curves(args) -> None:
+    from .animation import read_performance
+    from .progress import Progress
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".json"):
+        raise BackendError(f"cannot write {out}: curves are written as .csv (Live Link Face layout) or .json.")
+    performance = read_performance(Path(args.source), args.fps, Progress.create(None))
+    path = performance.write_csv(out) if out.suffix.lower() == ".csv" else performance.write_json(out)
+    print(f"curves: {path} ({performance.num_frames} frames at {performance.fps:g} fps)")
+
+
+def _retarget(args) -> None:
+    from .animation.retarget import retarget
+    from .progress import Progress
+
+    progress = Progress.create(args.progress)
+    outputs = retarget(Path(args.video), Path(args.avatar), Path(args.out), relative_pose=args.relative_pose,
+                       size=args.size, device=args.device, progress=progress)
+    progress.emit(event="done", outputs={k: str(v) for k, v in outputs.items()})
+    if progress.mode != "json":
+        for label, path in outputs.items():
+            print(f"{label}: {path}")
+
+
+def _driving(args, progress):
+    """(Performance or None, Track or None) from --tracking or --performance (resampled to --fps,
+    by default the avatar's training frame rate)."""
+    from .animation import Performance, read_performance
+    from .avatar import read_avatar
+    from .tracking import read_track
+
+    if args.tracking:
+        track = read_track(Path(args.tracking))
+        return Performance.from_track(track), track
+    if not args.performance:
+        return None, None
+    fps = args.fps or read_avatar(Path(args.avatar)).meta.get("training_view", {}).get("fps")
+    return read_performance(Path(args.performance), fps, progress), None
+
+
+def _frame_range(text: str | None) -> tuple[int, int] | None:
+    """'1-250' or '7' -> (first, last), Blender frame numbers, both included."""
+    if text is None:
+        return None
+    first, _, last = text.partition("-")
+    try:
+        first, last = int(first), int(last or first)
+    except ValueError:
+        raise BackendError(f"--frames {text!r} is not a range like 1-250 (Blender frame numbers, both "
+                           "included).") from None
+    if last < first:
+        raise BackendError(f"--frames {text!r} ends before it starts.")
+    return first, last
 
 
 def _demo(args) -> None:
@@ -188,13 +260,43 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     fit.set_defaults(handler=_fit)
 
-    render = commands.add_parser("render", help="render an avatar for a track's frames to PNGs")
+    render = commands.add_parser("render", help="render an avatar driven by a track or a performance to PNG/EXR frames")
     render.add_argument("avatar", help="avatar.safetensors from `fit`")
-    render.add_argument("--tracking", required=True, help="track folder whose codes and poses drive the avatar")
-    render.add_argument("--out", required=True, help="folder for frame_NNNNNN.png")
+    _add_driving_options(render, required=True)
+    render.add_argument("--out", required=True, help="folder for frame_NNNNNN.png|exr (NNNNNN: Blender frame number)")
+    render.add_argument("--frames", help="Blender frame numbers to render, both ends included: 1-250 or 7 "
+                                         "(default: all); split a range over processes for a farm")
+    render.add_argument("--format", choices=["png", "exr"], default="png",
+                        help="png: 8-bit sRGB, straight alpha; exr: linear premultiplied RGBA + Depth (metres)")
+    render.add_argument("--preview", help="also write an mp4 preview of the rendered frames here")
     render.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     render.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     render.set_defaults(handler=_render)
+
+    export_ply = commands.add_parser("export-ply", help="the avatar as a standard 3D Gaussian Splatting PLY")
+    export_ply.add_argument("avatar", help="avatar.safetensors from `fit`")
+    _add_driving_options(export_ply, required=False)
+    export_ply.add_argument("--frame", type=int, help="Blender frame number to pose (with --tracking/--performance)")
+    export_ply.add_argument("--out", required=True, help="file.ply (canonical rest head without a performance)")
+    export_ply.set_defaults(handler=_export_ply)
+
+    export_curves = commands.add_parser("export-curves", help="expression codes and head pose as CSV or JSON")
+    export_curves.add_argument("source", help="a track folder, or a performance .csv/.json")
+    export_curves.add_argument("--out", required=True, help="x.csv (Live Link Face layout) or x.json")
+    export_curves.add_argument("--fps", type=float, help="resample to this frame rate")
+    export_curves.set_defaults(handler=_export_curves)
+
+    retarget = commands.add_parser("retarget", help="drive an avatar with another performer's clip")
+    retarget.add_argument("video", help="the driving clip")
+    retarget.add_argument("--avatar", required=True, help="avatar.safetensors from `fit`")
+    retarget.add_argument("--out", required=True,
+                          help="folder: performance.csv, performance.json, track/, preview.mp4")
+    retarget.add_argument("--relative-pose", action="store_true",
+                          help="move the avatar's head by the driver's motion since the first frame")
+    retarget.add_argument("--size", type=int, default=512, help="working resolution for tracking the driver")
+    retarget.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    retarget.add_argument("--progress", choices=["bar", "json", "none"], default=None)
+    retarget.set_defaults(handler=_retarget)
 
     demo = commands.add_parser("demo", help="the main job end to end on the built-in default")
     demo.add_argument("--out", default="demo_out")
@@ -204,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--case", action="append", help="run only this case (repeatable)")
     bench.set_defaults(handler=_bench)
     return parser
+
+
+def _add_driving_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument("--tracking", help="track folder whose codes and poses drive the avatar (and its camera)")
+    source.add_argument("--performance", help="a Live Link Face .csv or a performance .json (from export-curves "
+                                              "or retarget); the avatar's training camera")
+    parser.add_argument("--fps", type=float, help="frame rate of the frame numbers for --performance "
+                                                  "(default: the avatar's training clip; others are resampled)")
 
 
 def _add_ict_options(parser: argparse.ArgumentParser) -> None:

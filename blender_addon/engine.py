@@ -220,7 +220,7 @@ class ViewportRenderer:
         import gpu
 
         height, width = image.rgba.shape[:2]
-        buffer = gpu.types.Buffer("FLOAT", width * height * 4, image.rgba[::-1].reshape(-1).tolist())
+        buffer = gpu.types.Buffer("FLOAT", width * height * 4, np.ascontiguousarray(image.rgba[::-1]).reshape(-1))
         self._texture = gpu.types.GPUTexture((width, height), format="RGBA16F", data=buffer)
 
     def _redraw_when_done(self):

@@ -178,3 +178,61 @@ def _fcurves(owner):
     from bpy_extras import anim_utils
 
     return list(anim_utils.action_get_channelbag_for_slot(action, owner.animation_data.action_slot).fcurves)
+
+
+def test_animation_render_writes_png_exr_and_mp4(baked, crop_camera, synthetic_track, tmp_path):
+    import cv2
+
+    scene = baked
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.view_layers[0].use_pass_z = True
+    outputs = {"png": ("IMAGE", "PNG"), "exr": ("MULTI_LAYER_IMAGE", "OPEN_EXR_MULTILAYER"), "mp4": ("VIDEO", "FFMPEG")}
+    for name, (media, file_format) in outputs.items():
+        settings = scene.render.image_settings
+        if hasattr(settings, "media_type"):
+            settings.media_type = media
+        settings.file_format = file_format
+        if name == "mp4":
+            scene.render.ffmpeg.format, scene.render.ffmpeg.codec = "MPEG4", "H264"
+        else:
+            settings.color_mode, settings.color_depth = "RGBA", "8" if name == "png" else "32"
+        scene.render.filepath = str(tmp_path / name / "frame_")
+        bpy.ops.render.render(animation=True)
+    pngs = sorted((tmp_path / "png").glob("frame_*.png"))
+    assert [p.name for p in pngs] == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
+    rgba = cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (64, 64, 4) and rgba[..., 3].min() == 0 and rgba[..., 3].max() == 255
+    exrs = sorted((tmp_path / "exr").glob("frame_*.exr"))
+    assert len(exrs) == 3
+    channels = _exr_channel_names(exrs[0])
+    assert {"ViewLayer.Combined.R", "ViewLayer.Combined.A", "ViewLayer.Depth.Z"} <= set(channels), channels
+    videos = list((tmp_path / "mp4").glob("*.mp4"))
+    assert len(videos) == 1
+    capture = cv2.VideoCapture(str(videos[0]))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def _exr_channel_names(path: Path) -> list[str]:
+    """Channel names from every part header of an OpenEXR file (single or multi-part)."""
+    import struct
+
+    data = path.read_bytes()
+    assert data[:4] == b"\x76\x2f\x31\x01", f"{path} is not OpenEXR"
+    position, names = 8, []
+    while data[position] != 0:  # one header per part; an empty name ends a header, an empty header the list
+        while data[position] != 0:
+            name_end = data.index(b"\0", position)
+            type_end = data.index(b"\0", name_end + 1)
+            size = struct.unpack_from("<i", data, type_end + 1)[0]
+            value = data[type_end + 5:type_end + 5 + size]
+            if data[position:name_end] == b"channels":
+                cursor = 0
+                while value[cursor] != 0:
+                    end = value.index(b"\0", cursor)
+                    names.append(value[cursor:end].decode())
+                    cursor = end + 1 + 16
+            position = type_end + 5 + size
+        position += 1
+        if not data[5] & 0x10:  # the multi-part flag (bit 12 of the version field) is off: one header only
+            break
+    return names

@@ -77,7 +77,8 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     out_dir = Path(out_dir)
     if config.device == "cuda" and not torch.cuda.is_available():
         raise BackendError("--device cuda was asked for but torch sees no CUDA device. Use --device cpu.")
-    track = read_track(_track_folder(Path(source), out_dir, config, progress))
+    track_folder = _track_folder(Path(source), out_dir, config, progress)
+    track = read_track(track_folder)
     head = load_head(track.meta["head"])
     with progress.stage("load frames"):
         clip = load_clip(track, head, config.resolution or track.size, config.device)
@@ -86,17 +87,26 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     avatar, done, spent = _start(out_dir / CHECKPOINT_FILE, clip, head, config, resume)
     identity = torch.as_tensor(track.identity)
     save = lambda path, **extra: write_avatar(path, avatar, identity, track.meta["head"], head.expression_names,
-                                              clip.resolution, **extra)
+                                              clip.resolution, training_view=training_view(track, clip), **extra)
     iterations, seconds = train(avatar, clip, head.triangles.to(config.device), expression_regions(head), config,
                                 progress, done, spent,
                                 lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
                                                                 seconds=elapsed))
-    outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds)}
+    outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds),
+               "tracking_dir": track_folder}
     with progress.stage("evaluate"):
         outputs.update(evaluate(avatar, clip, head.triangles.to(config.device), out_dir, config.device,
                                 {"iterations": iterations, "wall_seconds": round(seconds, 1)},
                                 fps=float(track.meta["fps"])))
     return outputs
+
+
+def training_view(track, clip: Clip) -> dict:
+    """What renders of performances without a camera or head position (a Live Link Face CSV) use:
+    the training camera K [3, 3] at the avatar's resolution, the mean head position [3] over the
+    training frames (metres, camera frame) and the clip's frame rate."""
+    return {"K": clip.K.cpu().tolist(), "head_position": track.pose_translation[clip.train].mean(0).tolist(),
+            "fps": float(track.meta.get("source_fps", track.meta["fps"]))}
 
 
 def _track_folder(source: Path, out_dir: Path, config: FitConfig, progress: Progress) -> Path:
