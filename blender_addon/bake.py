@@ -33,7 +33,7 @@ def bake_avatar(context, avatar_path: str, tracking_dir: str | None = None):
     _drive_joints(armature, mesh, rig)
     _splats(collection, rig, mesh)
     if track is not None:
-        keyframe_performance(armature, mesh, _performance_of(track))
+        keyframe_performance(armature, mesh, backend_module("animation").Performance.from_track(track))
         _match_camera(context.scene, track)
     context.scene.render.engine = "HEAD_AVATAR"
     return armature
@@ -50,7 +50,6 @@ def _matching_track(tracking_dir: str, rig):
 
 def _armature(context, collection, rig):
     data = bpy.data.armatures.new("Head Avatar Rig")
-    data["head_avatar_joints"] = rig.joint_names  # joint order of the performance's joint_rotations
     armature = bpy.data.objects.new("Head Avatar Rig", data)
     collection.objects.link(armature)
     joints = convert.model_to_object(rig.joints)
@@ -125,15 +124,9 @@ def _drive_joints(armature, mesh, rig) -> None:
 
 def _splats(collection, rig, mesh):
     """The Gaussians as a point cloud parented to the head, shown at their neutral positions."""
-    backend_host = backend_module("avatar.host")
-    gaussians = backend_host.gaussians_from_arrays(rig.gaussians)
-    torch = __import__("torch")
-    with torch.no_grad():
-        rest = gaussians.pose(torch.as_tensor(rig.vertices), torch.as_tensor(rig.triangles),
-                              torch.zeros(len(rig.expression_names)))
     data = bpy.data.meshes.new("Head Avatar Splats")
-    data.vertices.add(gaussians.num_gaussians)
-    data.vertices.foreach_set("co", convert.model_to_object(rest.means.numpy()).astype(np.float32).reshape(-1))
+    data.vertices.add(len(rig.rest_means))
+    data.vertices.foreach_set("co", convert.model_to_object(rig.rest_means).astype(np.float32).reshape(-1))
     for name, kind, values in splat_attributes(rig):
         attribute = data.attributes.new(name, kind, "POINT")
         attribute.data.foreach_set(attribute_field(kind), values.astype(attribute_dtype(kind)).reshape(-1))
@@ -143,7 +136,7 @@ def _splats(collection, rig, mesh):
     splats.parent = mesh
     splats.head_avatar_mesh = mesh
     radius = splats.data.attributes.new("radius", "FLOAT", "POINT")
-    radius.data.foreach_set("value", rest.scales.numpy().max(1).astype(np.float32))
+    radius.data.foreach_set("value", rig.rest_sizes.astype(np.float32))
     return splats
 
 
@@ -189,47 +182,32 @@ def _convert_to_pointcloud(obj) -> None:
     view_layer.objects.active = previous
 
 
-def _performance_of(track) -> dict:
-    return {"frames": track.frame_index + 1, "expression": track.expression, "joint_rotations": track.joint_rotations,
-            "pose_rotation": track.pose_rotation, "pose_translation": track.pose_translation}
-
-
-def keyframe_performance(armature, mesh, performance: dict, action_name: str | None = None):
-    """Keys on Blender frames performance["frames"] [F]: one F-curve per code (shape-key values,
-    performance["expression"] [F, E] in the shape keys' order), the explicit rotations of joints no
-    code drives (performance["joint_rotations"] [F, J, 3]), and the head pose (the armature's
-    location and Euler rotation). New actions take the keys, so earlier ones stay in the file."""
-    frames = np.asarray(performance["frames"], np.float64)
+def keyframe_performance(armature, mesh, performance, action_name: str | None = None) -> None:
+    """Keys for a backend Performance on its Blender frames: one F-curve per code (the shape keys'
+    values) and the head pose (the armature's Euler rotation, and its location when the
+    performance records one). New actions take the keys, so earlier ones stay in the file."""
+    frames = np.asarray(performance.frames, np.float64)
     key = mesh.data.shape_keys
-    key_curves = _channelbag(key, action_name or "Head Avatar Expressions", "KEY")
-    codes = [block.name for block in key.key_blocks[1:]]
-    for name, values in zip(codes, np.asarray(performance["expression"]).T):
-        _set_keys(key_curves.fcurves.new(f'key_blocks["{name}"].value'), frames, values)
-    rig_curves = _channelbag(armature, action_name or "Head Avatar Pose", "OBJECT")
-    rotation = backend_module("headmodel.lbs").axis_angle_to_matrix(
-        __import__("torch").as_tensor(np.asarray(performance["pose_rotation"], np.float64))).numpy()
-    matrices = [convert.head_object_matrix(r, t) for r, t in zip(rotation, performance["pose_translation"])]
+    key_curves = _channelbag(key, f"{action_name or 'Head Avatar'} Expressions", "KEY")
+    codes = {name: e for e, name in enumerate(performance.expression_names)}
+    for block in key.key_blocks[1:]:
+        if block.name in codes:
+            _set_keys(key_curves.fcurves.new(f'key_blocks["{block.name}"].value'), frames,
+                      performance.expression[:, codes[block.name]])
+    rig_curves = _channelbag(armature, f"{action_name or 'Head Avatar'} Pose", "OBJECT")
+    rotation = backend_module("animation.performance").axis_angle_to_matrix(performance.pose_rotation)
+    translation = performance.pose_translation
+    matrices = [convert.head_object_matrix(r, t) for r, t in
+                zip(rotation, translation if translation is not None else np.zeros((len(frames), 3)))]
     armature.rotation_mode = "XYZ"
     eulers, previous = [], None
     for matrix in matrices:
-        previous = _mathutils_matrix(matrix).to_euler("XYZ", previous) if previous else _mathutils_matrix(matrix).to_euler("XYZ")
+        previous = _mathutils_matrix(matrix).to_euler("XYZ", *([previous] if previous else []))
         eulers.append(tuple(previous))
     for axis in range(3):
-        _set_keys(rig_curves.fcurves.new("location", index=axis), frames, [m[axis, 3] for m in matrices])
         _set_keys(rig_curves.fcurves.new("rotation_euler", index=axis), frames, [e[axis] for e in eulers])
-    for j, joint in enumerate(armature.data["head_avatar_joints"]):
-        path = f'pose.bones["{joint}"].rotation_axis_angle'
-        if armature.animation_data.drivers.find(path, index=0) is None:
-            rest = np.array(armature.data.bones[joint].matrix_local.to_3x3())
-            _key_axis_angle(rig_curves, path, frames, convert.bone_rotation(performance["joint_rotations"][:, j], rest))
-
-
-def _key_axis_angle(curves, path: str, frames: np.ndarray, rotations: np.ndarray) -> None:
-    """Keys for a bone's (angle, axis) channels from axis-angle vectors [F, 3]."""
-    angle = np.linalg.norm(rotations, axis=1)
-    axis = np.where(angle[:, None] > 0, rotations / np.maximum(angle, 1e-12)[:, None], [0.0, 1.0, 0.0])
-    for channel, values in enumerate([angle, *axis.T]):
-        _set_keys(curves.fcurves.new(path, index=channel), frames, values)
+        if translation is not None:
+            _set_keys(rig_curves.fcurves.new("location", index=axis), frames, [m[axis, 3] for m in matrices])
 
 
 def _mathutils_matrix(matrix):

@@ -1,4 +1,8 @@
-"""Fit Avatar: track + fit in a background backend process, polled from a timer."""
+"""Background backend jobs (Fit Avatar; Apply Performance from a clip), polled from a timer.
+
+One job per scene. A job's `on_success(scene, outputs)` runs on Blender's main thread when it
+ends well, from the operator's modal timer or, in background mode, from `poll_job`.
+"""
 
 from pathlib import Path
 
@@ -12,7 +16,7 @@ POLL_SECONDS = 0.2
 
 
 def output_folder(context) -> Path:
-    preferences = context.preferences.addons[__package__].preferences if __package__ in context.preferences.addons else None
+    preferences = _preferences(context)
     if preferences and preferences.cache_dir:
         root = Path(bpy.path.abspath(preferences.cache_dir))
     elif bpy.data.filepath:
@@ -22,17 +26,29 @@ def output_folder(context) -> Path:
     return root / Path(context.scene.head_avatar.footage_path).stem
 
 
-def job_settings(context) -> tuple[list[str], str | None]:
-    """Backend arguments and interpreter from the scene and the preferences."""
+def _preferences(context):
     addon = context.preferences.addons.get(__package__)
-    preferences = addon.preferences if addon else None
-    device = {"CUDA": "cuda", "CPU": "cpu"}.get(preferences.device if preferences else "AUTO", "auto")
+    return addon.preferences if addon else None
+
+
+def device_arguments(context) -> list[str]:
+    preferences = _preferences(context)
+    device = {"CUDA": "cuda", "CPU": "cpu"}.get(preferences.device if preferences else "AUTO")
+    return ["--device", device] if device else []
+
+
+def fit_arguments(context) -> list[str]:
+    preferences = _preferences(context)
     head = preferences.head_model if preferences else "default"
-    arguments = ["fit", context.scene.head_avatar.footage_path, "--out", str(output_folder(context)), "--head", head]
-    if device != "auto":
-        arguments += ["--device", device]
+    return ["fit", context.scene.head_avatar.footage_path, "--out", str(output_folder(context)), "--head", head,
+            *device_arguments(context)]
+
+
+def job_interpreter(context) -> str | None:
+    """The external Python the preferences name, or None for Blender's own."""
+    preferences = _preferences(context)
     external = preferences and preferences.backend_runtime == "EXTERNAL" and preferences.python_path
-    return arguments, (bpy.path.abspath(preferences.python_path) if external else None)
+    return bpy.path.abspath(preferences.python_path) if external else None
 
 
 def backend_root() -> Path:
@@ -53,38 +69,31 @@ def poll_job(scene) -> bool:
     job.finish()
     del JOBS[scene.name]
     settings.job_running = False
-    if job.outputs:
-        settings.tracking_dir = job.outputs.get("tracking_dir", settings.tracking_dir)
-        settings.avatar_path = job.outputs.get("avatar", settings.avatar_path)
+    if job.outputs and not job.error:
+        job.on_success(scene, job.outputs)
     return False
 
 
-class HEAD_AVATAR_OT_fit(bpy.types.Operator):
-    """Track the footage and fit the avatar in the background (Blender stays responsive)"""
+def remember_fit(scene, outputs: dict) -> None:
+    settings = scene.head_avatar
+    settings.tracking_dir = outputs.get("tracking_dir", settings.tracking_dir)
+    settings.avatar_path = outputs.get("avatar", settings.avatar_path)
 
-    bl_idname = "head_avatar.fit"
-    bl_label = "Fit Avatar"
+
+class BackendJobOperator:
+    """Mixin: `start_job` runs backend arguments in the background with a progress timer."""
 
     _timer = None
 
-    @classmethod
-    def poll(cls, context):
-        settings = context.scene.head_avatar
-        if not settings.footage_path:
-            cls.poll_message_set("Import footage first")
-            return False
-        if context.scene.name in JOBS:
-            cls.poll_message_set("A fit is already running; cancel it first")
-            return False
-        return True
-
-    def execute(self, context):
-        arguments, python = job_settings(context)
+    def start_job(self, context, arguments: list[str], on_success):
+        python = job_interpreter(context)
         try:
-            JOBS[context.scene.name] = BackendJob(arguments, python=python, backend_root=backend_root())
+            job = BackendJob(arguments, python=python, backend_root=backend_root())
         except OSError as error:
             self.report({"ERROR"}, f"Could not start the backend ({error}). Check the Python path in the preferences.")
             return {"CANCELLED"}
+        job.on_success = on_success
+        JOBS[context.scene.name] = job
         context.scene.head_avatar.job_running = True
         if context.window_manager.windows:
             self._timer = context.window_manager.event_timer_add(POLL_SECONDS, window=context.window)
@@ -104,10 +113,31 @@ class HEAD_AVATAR_OT_fit(bpy.types.Operator):
         context.window_manager.event_timer_remove(self._timer)
         context.workspace.status_text_set(None)
         if job.error:
-            self.report({"ERROR" if job.error != "cancelled" else "WARNING"}, f"Fit: {job.error}")
+            self.report({"ERROR" if job.error != "cancelled" else "WARNING"}, f"{self.bl_label}: {job.error}")
             return {"CANCELLED"}
-        self.report({"INFO"}, "Fit finished")
+        self.report({"INFO"}, f"{self.bl_label}: finished")
         return {"FINISHED"}
+
+
+class HEAD_AVATAR_OT_fit(BackendJobOperator, bpy.types.Operator):
+    """Track the footage and fit the avatar in the background (Blender stays responsive)"""
+
+    bl_idname = "head_avatar.fit"
+    bl_label = "Fit Avatar"
+
+    @classmethod
+    def poll(cls, context):
+        settings = context.scene.head_avatar
+        if not settings.footage_path:
+            cls.poll_message_set("Import footage first")
+            return False
+        if context.scene.name in JOBS:
+            cls.poll_message_set("A job is already running; cancel it first")
+            return False
+        return True
+
+    def execute(self, context):
+        return self.start_job(context, fit_arguments(context), remember_fit)
 
 
 class HEAD_AVATAR_OT_cancel(bpy.types.Operator):

@@ -24,3 +24,9 @@ class HEAD_AVATAR_PT_main(bpy.types.Panel):
         layout.operator("head_avatar.bake", icon="OUTLINER_OB_POINTCLOUD")
         if settings.avatar_path:
             layout.label(text=bpy.path.basename(settings.avatar_path), icon="USER")
+        column = layout.column(align=True)
+        column.label(text="Animate")
+        column.operator("head_avatar.apply_performance", icon="ACTION")
+        column.operator("head_avatar.smooth_curves", icon="SMOOTHCURVE")
+        column.operator("head_avatar.exaggerate", icon="FULLSCREEN_ENTER")
+        column.operator("head_avatar.reset_neutral", icon="LOOP_BACK")

@@ -236,3 +236,45 @@ def _exr_channel_names(path: Path) -> list[str]:
         if not data[5] & 0x10:  # the multi-part flag (bit 12 of the version field) is off: one header only
             break
     return names
+
+
+def test_apply_performance_keeps_the_original_action(baked, tmp_path):
+    from backend.animation import Performance
+    from backend.headmodel import ARKIT_NAMES
+
+    mesh = bpy.data.objects["Head Avatar"]
+    original = mesh.data.shape_keys.animation_data.action
+    frames = np.arange(1, 11)
+    expression = np.zeros((10, len(ARKIT_NAMES)))
+    expression[:, ARKIT_NAMES.index("jawOpen")] = np.linspace(0, 1, 10)
+    take = Performance(fps=baked.render.fps / baked.render.fps_base, frames=frames, expression_names=list(ARKIT_NAMES),
+                       expression=expression, head_angles=np.zeros((10, 3)), eye_angles=np.zeros((10, 2, 3)),
+                       pose_translation=None)
+    take.write_csv(tmp_path / "phone_take.csv")
+    assert bpy.ops.head_avatar.apply_performance(filepath=str(tmp_path / "phone_take.csv")) == {"FINISHED"}
+    applied = mesh.data.shape_keys.animation_data.action
+    assert applied != original and original.name in bpy.data.actions
+    baked.frame_set(10)
+    assert mesh.data.shape_keys.key_blocks["jawOpen"].value == pytest.approx(1.0, abs=1e-6)
+    assert mesh.data.shape_keys.key_blocks["mouthSmileLeft"].value == 0.0
+    mesh.data.shape_keys.animation_data.action = original  # the original take is still there to go back to
+
+
+def test_curve_tools_smooth_scale_and_reset(baked):
+    from blender_addon.animation import expression_curves
+
+    mesh = bpy.data.objects["Head Avatar"]
+    bpy.context.view_layer.objects.active = mesh
+    values = lambda group: np.array([[k.co[1] for k in c.keyframe_points] for c in expression_curves(mesh, group)])
+    before = values("ALL")
+    roughness = lambda v: np.abs(np.diff(v, 2, axis=1)).mean()
+    assert bpy.ops.head_avatar.smooth_curves(strength=3) == {"FINISHED"}
+    assert roughness(values("ALL")) < 0.7 * roughness(before)
+    brows, mouth = values("brows"), values("mouth")
+    assert bpy.ops.head_avatar.exaggerate(group="brows", factor=1.5) == {"FINISHED"}
+    assert np.allclose(values("brows"), np.clip(brows * 1.5, 0, 1), atol=1e-6)
+    assert np.allclose(values("mouth"), mouth)  # other groups untouched
+    assert bpy.ops.head_avatar.reset_neutral(group="mouth", frame_start=5, frame_end=10) == {"FINISHED"}
+    frames = np.array([k.co[0] for k in expression_curves(mesh, "mouth")[0].keyframe_points])
+    inside = (frames >= 5) & (frames <= 10)
+    assert np.all(values("mouth")[:, inside] == 0) and np.allclose(values("mouth")[:, ~inside], mouth[:, ~inside])

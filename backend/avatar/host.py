@@ -35,6 +35,8 @@ class AvatarRig:
     skin_weights: np.ndarray  # [V, J] rows sum to at most 1; the rest stays with the root
     expression_joint_rotations: np.ndarray  # [E, J, 3] axis-angle each code adds to each joint, per unit
     gaussians: dict[str, np.ndarray]  # GaussianAvatar.tensors(): triangle [N] and PARAMETERS
+    rest_means: np.ndarray  # [N, 3] the Gaussians' centres on the neutral rest mesh, head-model space
+    rest_sizes: np.ndarray  # [N] their largest scale there (for display)
     sh_degree: int
     resolution: int  # training resolution
 
@@ -49,6 +51,7 @@ def avatar_rig(avatar_path: str | Path) -> AvatarRig:
     with torch.no_grad():
         vertices = head.template + blend_shapes(identity, head.identity_directions)[0]
         joints = head.joints + blend_shapes(identity, head.joint_identity_directions)[0]
+        rest = saved.gaussians.pose(vertices, head.triangles, torch.zeros(head.num_expressions))
     return AvatarRig(
         head=saved.meta["head"], vertices=vertices.numpy(), triangles=head.triangles.numpy(),
         uvs=head.uvs.numpy(), uv_triangles=head.uv_triangles.numpy(),
@@ -56,6 +59,7 @@ def avatar_rig(avatar_path: str | Path) -> AvatarRig:
         joint_names=list(head.joint_names), joint_parents=list(head.joint_parents), joints=joints.numpy(),
         skin_weights=head.skin_weights.numpy(), expression_joint_rotations=head.expression_joint_rotations.numpy(),
         gaussians={name: value.detach().numpy() for name, value in saved.gaussians.tensors().items()},
+        rest_means=rest.means.numpy(), rest_sizes=rest.scales.max(1).values.numpy(),
         sh_degree=saved.gaussians.sh_degree, resolution=int(saved.meta["resolution"]))
 
 
