@@ -88,7 +88,8 @@ WHEEL_TAGS = {
 # What the backend imports inside Blender, at the versions .venv runs (numpy is Blender's own).
 BUNDLED_PACKAGES = (
     "safetensors", "opencv-python-headless", "scipy", "numba", "llvmlite",
-    "mediapipe", "absl-py", "attrs", "flatbuffers", "protobuf",  # mediapipe.solutions imports matplotlib:
+    "mediapipe", "absl-py", "attrs", "flatbuffers", "protobuf",
+    # mediapipe.solutions imports matplotlib
     "matplotlib", "contourpy", "cycler", "fonttools", "kiwisolver", "packaging", "pillow", "pyparsing",
     "python-dateutil", "tzdata",
 )
@@ -132,9 +133,13 @@ def download_wheels(platform: str, pins: list[str]) -> None:
         return
     print(f"build.py: downloading {len(missing)} wheels for {platform} into {folder}...", flush=True)
     tags = [arg for tag in WHEEL_TAGS[platform] for arg in ("--platform", tag)]
-    extra_index = ["--extra-index-url", TORCH_CPU_INDEX] if any("+cpu" in pin for pin in missing) else []
-    run([str(venv_python()), "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--no-deps",
-         "--only-binary=:all:", "--python-version", "3.11", *tags, *extra_index, "--dest", str(folder), *missing])
+    pip_download = [str(venv_python()), "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
+                    "--no-deps", "--only-binary=:all:", "--python-version", "3.11", *tags, "--dest", str(folder)]
+    cpu_builds = [pin for pin in missing if pin.endswith("+cpu")]
+    if cpu_builds:
+        run(pip_download + ["--extra-index-url", TORCH_CPU_INDEX, *cpu_builds])
+    if len(cpu_builds) < len(missing):
+        run(pip_download + [pin for pin in missing if pin not in cpu_builds])
 
 
 def platform_wheels(platform: str, with_torch: bool) -> list[Path]:
@@ -176,14 +181,15 @@ def extension(args: list[str]) -> int:
                         help="bundle wheels for this platform (repeatable; default: all three)")
     parser.add_argument("--with-torch", action="store_true",
                         help="bundle the CPU torch wheels (else the add-on runs the backend in an external Python)")
+    parser.add_argument("--out", type=Path, help="the zip to write (default: dist/<id>-<version>.zip)")
     options = parser.parse_args(args)
     manifest = tomllib.loads((ADDON / "blender_manifest.toml").read_text())
-    zip_path = DIST / f"{manifest['id']}-{manifest['version']}.zip"
+    zip_path = (options.out or DIST / f"{manifest['id']}-{manifest['version']}.zip").resolve()
     tool = str(blender_ext_tool())
     DIST.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=DIST) as temporary:
         stage = Path(temporary) / manifest["id"]
-        stage_extension(stage, options.platform or sorted(WHEEL_TAGS), options.with_torch)
+        stage_extension(stage, sorted(set(options.platform or WHEEL_TAGS)), options.with_torch)
         code = run([str(venv_python()), tool, "build", "--source-dir", str(stage), "--output-filepath", str(zip_path)])
     code = code or run([str(venv_python()), tool, "validate", str(zip_path)])
     if code == 0:

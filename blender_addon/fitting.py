@@ -4,6 +4,7 @@ One job per scene. A job's `on_success(scene, outputs)` runs on Blender's main t
 ends well, from the operator's modal timer or, in background mode, from `poll_job`.
 """
 
+import sys
 from pathlib import Path
 
 import bpy
@@ -88,7 +89,9 @@ class BackendJobOperator:
     def start_job(self, context, arguments: list[str], on_success):
         python = job_interpreter(context)
         try:
-            job = BackendJob(arguments, python=python, backend_root=backend_root())
+            # Blender's own interpreter gets Blender's import folders, where the bundled wheels live
+            job = BackendJob(arguments, python=python, backend_root=backend_root(),
+                             extra_paths=[] if python else [p for p in sys.path if p])
         except OSError as error:
             self.report({"ERROR"}, f"Could not start the backend ({error}). Check the Python path in the preferences.")
             return {"CANCELLED"}

@@ -19,10 +19,12 @@ from pathlib import Path
 
 
 class BackendJob:
-    def __init__(self, arguments: list[str], python: str | None = None, backend_root: str | Path | None = None):
+    def __init__(self, arguments: list[str], python: str | None = None, backend_root: str | Path | None = None,
+                 extra_paths: list[str] = ()):
+        """extra_paths: more import folders for the child, e.g. Blender's own sys.path (bundled wheels)."""
         env = dict(os.environ)
-        if backend_root:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(backend_root), env.get("PYTHONPATH")]))
+        paths = [str(backend_root)] if backend_root else []
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [*paths, *extra_paths, env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
         self.command = [python or sys.executable, "-m", "backend", *arguments, "--progress", "json"]
         self.events: list[dict] = []
