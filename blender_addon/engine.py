@@ -79,14 +79,20 @@ def render_size(scene) -> tuple[int, int]:
 
 
 def device(context) -> str:
+    """"cuda" or "cpu" from the preferences; a BackendError for people when torch is missing here."""
+    BackendError = backend_module("errors").BackendError
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise BackendError("The Head Avatar engine renders inside Blender and needs torch in Blender's Python: "
+                           "install the extension built with `python3 build.py extension --with-torch`.") from None
     addon = context.preferences.addons.get(__package__)
     wanted = addon.preferences.device if addon else "AUTO"
     if wanted == "CPU":
         return "cpu"
-    torch = __import__("torch")
     if wanted == "CUDA" and not torch.cuda.is_available():
-        raise backend_module("errors").BackendError("The CUDA device was chosen but torch sees no CUDA GPU; "
-                                                    "choose CPU or Auto in the add-on's preferences.")
+        raise BackendError("The CUDA device was chosen but torch sees no CUDA GPU; "
+                           "choose CPU or Auto in the add-on's preferences.")
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -204,13 +210,21 @@ class ViewportRenderer:
         key = (view["viewmat"].tobytes(), view["K"].tobytes(), depsgraph.scene.frame_current)
         self._collect_finished()
         if key != self._shown_key and key != self._pending_key and self._pending is None:
-            host = backend_module("avatar.host")
-            bound = [bound_splats(obj, depsgraph) for obj in splat_objects(depsgraph)]
-            self._pending_key = key
-            self._pending = self._worker.submit(host.render_posed, bound, view["viewmat"], view["K"],
-                                                width, height, device(context))
-            bpy.app.timers.register(self._redraw_when_done, first_interval=0.05)
+            self._submit(key, view, context, depsgraph)
         self._draw_texture(engine, context, region)
+
+    def _submit(self, key, view: dict, context, depsgraph) -> None:
+        try:
+            render_device = device(context)
+        except backend_module("errors").BackendError as error:
+            self._shown_key = key  # F12 reports the message; the viewport stays empty instead of retrying
+            print(f"Head Avatar viewport: {error}")
+            return
+        bound = [bound_splats(obj, depsgraph) for obj in splat_objects(depsgraph)]
+        self._pending_key = key
+        self._pending = self._worker.submit(backend_module("avatar.host").render_posed, bound, view["viewmat"],
+                                            view["K"], view["width"], view["height"], render_device)
+        bpy.app.timers.register(self._redraw_when_done, first_interval=0.05)
 
     def _collect_finished(self) -> None:
         if self._pending is None or not self._pending.done():
