@@ -86,7 +86,7 @@ def _fit(args) -> None:
     from .progress import Progress
 
     config = FitConfig(iterations=args.iterations, time_budget=args.time_budget, resolution=args.resolution,
-                       sh_degree=args.sh_degree, device=args.device, head=args.head)
+                       sh_degree=args.sh_degree, device=args.device, head=args.head, complete=args.complete)
     progress = Progress.create(args.progress)
     outputs = fit(Path(args.source), Path(args.out), config, progress, resume=args.resume)
     progress.emit(event="done", outputs={k: str(v) for k, v in outputs.items()})
@@ -100,6 +100,10 @@ def _render(args) -> None:
     from .progress import Progress
 
     progress = Progress.create(args.progress)
+    if args.turntable:
+        return _turntable(args, progress)
+    if not (args.tracking or args.performance):
+        raise BackendError("render needs --tracking, --performance or --turntable N.")
     frames = _frame_range(args.frames)
     performance, track = _driving(args, progress)
     paths = render_performance(Path(args.avatar), performance, Path(args.out), frames=frames,
@@ -108,6 +112,29 @@ def _render(args) -> None:
     progress.emit(event="done", outputs={"frames": str(args.out), "count": len(paths)})
     if progress.mode != "json":
         print(f"frames: {len(paths)} {args.format.upper()} files in {args.out}")
+
+
+def _turntable(args, progress) -> None:
+    from .avatar.turntable import render_turntable
+
+    paths = render_turntable(Path(args.avatar), Path(args.out), args.turntable, image_format=args.format,
+                             device=args.device, progress=progress)
+    progress.emit(event="done", outputs={"frames": str(args.out), "count": len(paths)})
+    if progress.mode != "json":
+        print(f"turntable: {len(paths)} {args.format.upper()} views in {args.out}")
+
+
+def _bake_maps(args) -> None:
+    from .avatar.mapfiles import bake_maps
+
+    for label, path in bake_maps(Path(args.avatar), Path(args.out), args.size).items():
+        print(f"{label}: {path}")
+
+
+def _apply_maps(args) -> None:
+    from .avatar.mapfiles import apply_maps
+
+    print(f"avatar: {apply_maps(Path(args.avatar), Path(args.maps), Path(args.out))}")
 
 
 def _export_ply(args) -> None:
@@ -257,12 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--time-budget", type=float, default=None, help="stop fitting after this many seconds")
     fit.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=0, help="view-dependent colour degree")
     fit.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.safetensors")
+    fit.add_argument("--complete", action=argparse.BooleanOptionalAction, default=True,
+                     help="fill the surfaces the footage never saw (back of the head, under the chin)")
     fit.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     fit.set_defaults(handler=_fit)
 
     render = commands.add_parser("render", help="render an avatar driven by a track or a performance to PNG/EXR frames")
     render.add_argument("avatar", help="avatar.safetensors from `fit`")
-    _add_driving_options(render, required=True)
+    _add_driving_options(render, required=False)
+    render.add_argument("--turntable", type=int, metavar="N",
+                        help="instead: N views of the neutral head turning about the vertical axis")
     render.add_argument("--out", required=True, help="folder for frame_NNNNNN.png|exr (NNNNNN: Blender frame number)")
     render.add_argument("--frames", help="Blender frame numbers to render, both ends included: 1-250 or 7 "
                                          "(default: all); split a range over processes for a farm")
@@ -297,6 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
     retarget.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     retarget.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     retarget.set_defaults(handler=_retarget)
+
+    bake = commands.add_parser("bake-maps", help="bake an avatar into paintable maps in the head's UV layout")
+    bake.add_argument("avatar", help="avatar.safetensors from `fit`")
+    bake.add_argument("--out", required=True, help="folder: colour.png/.exr, opacity.png/.exr, coverage.png, *.exr")
+    bake.add_argument("--size", type=int, default=1024, help="map size in texels")
+    bake.set_defaults(handler=_bake_maps)
+
+    apply = commands.add_parser("apply-maps", help="rebuild an avatar's Gaussians from (edited) maps")
+    apply.add_argument("avatar", help="the avatar.safetensors the maps were baked from")
+    apply.add_argument("--maps", required=True, help="folder from bake-maps")
+    apply.add_argument("--out", required=True, help="new avatar file (or folder for avatar.safetensors)")
+    apply.set_defaults(handler=_apply_maps)
 
     demo = commands.add_parser("demo", help="the main job end to end on the built-in default")
     demo.add_argument("--out", default="demo_out")

@@ -61,6 +61,7 @@ class FitConfig:
     device: str = "cpu"
     seed: int = 0
     checkpoint_seconds: float = 30.0
+    complete: bool = True  # fill the head's surfaces the footage never saw (complete.py)
     densify: SurfaceDensification = dataclasses.field(default_factory=SurfaceDensification)
     learning_rates: LearningRates = dataclasses.field(default_factory=LearningRates)
     regularisation: Regularisation = dataclasses.field(default_factory=Regularisation)
@@ -71,7 +72,10 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     """Fit an avatar to a track folder (or a video, tracked into out_dir/track first)."""
     from ..headmodel import load_head
     from ..tracking import read_track
+    from .complete import complete_avatar
     from .evaluate import evaluate
+    from .maps import rest_vertices
+    from .observed import encode_cosines, view_cosines
 
     progress = progress or Progress("none")
     out_dir = Path(out_dir)
@@ -92,7 +96,12 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
                                 progress, done, spent,
                                 lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
                                                                 seconds=elapsed))
-    outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds),
+    cosines = view_cosines(clip.vertices[clip.train], head.triangles, clip.K, clip.resolution)
+    if config.complete:
+        with progress.stage("complete"):
+            avatar = complete_avatar(avatar.cpu(), head, rest_vertices(head, identity), cosines).to(config.device)
+    outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds,
+                              triangle_view_cosines=encode_cosines(cosines)),
                "tracking_dir": track_folder}
     with progress.stage("evaluate"):
         outputs.update(evaluate(avatar, clip, head.triangles.to(config.device), out_dir, config.device,
