@@ -6,11 +6,11 @@ nothing heavy (torch, mediapipe, OpenCV) is imported until an operator runs.
 
 import bpy
 
-from . import animation, engine, fitting, operators, panel, preferences, properties
+from . import animation, engine, fitting, maps, operators, panel, preferences, properties
 
 _CLASSES = (preferences.HeadAvatarPreferences, properties.HeadAvatarSceneSettings,
             operators.HEAD_AVATAR_OT_import_footage, fitting.HEAD_AVATAR_OT_fit, fitting.HEAD_AVATAR_OT_cancel,
-            operators.HEAD_AVATAR_OT_bake, *animation.CLASSES, engine.HEAD_AVATAR_RE_engine, panel.HEAD_AVATAR_PT_main)
+            operators.HEAD_AVATAR_OT_bake, *animation.CLASSES, *maps.CLASSES, engine.HEAD_AVATAR_RE_engine, panel.HEAD_AVATAR_PT_main)
 
 
 def register():

@@ -127,9 +127,7 @@ def _splats(collection, rig, mesh):
     data = bpy.data.meshes.new("Head Avatar Splats")
     data.vertices.add(len(rig.rest_means))
     data.vertices.foreach_set("co", convert.model_to_object(rig.rest_means).astype(np.float32).reshape(-1))
-    for name, kind, values in splat_attributes(rig):
-        attribute = data.attributes.new(name, kind, "POINT")
-        attribute.data.foreach_set(attribute_field(kind), values.astype(attribute_dtype(kind)).reshape(-1))
+    write_splat_attributes(data, rig)
     splats = bpy.data.objects.new("Head Avatar Splats", data)
     collection.objects.link(splats)
     _convert_to_pointcloud(splats)
@@ -138,6 +136,13 @@ def _splats(collection, rig, mesh):
     radius = splats.data.attributes.new("radius", "FLOAT", "POINT")
     radius.data.foreach_set("value", rig.rest_sizes.astype(np.float32))
     return splats
+
+
+def write_splat_attributes(data, rig) -> None:
+    """Create or overwrite the Gaussians' point attributes of `data` (a mesh or point cloud) from a rig."""
+    for name, kind, values in splat_attributes(rig):
+        attribute = data.attributes.get(name) or data.attributes.new(name, kind, "POINT")
+        attribute.data.foreach_set(attribute_field(kind), values.astype(attribute_dtype(kind)).reshape(-1))
 
 
 def splat_attributes(rig):

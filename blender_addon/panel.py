@@ -30,3 +30,7 @@ class HEAD_AVATAR_PT_main(bpy.types.Panel):
         column.operator("head_avatar.smooth_curves", icon="SMOOTHCURVE")
         column.operator("head_avatar.exaggerate", icon="FULLSCREEN_ENTER")
         column.operator("head_avatar.reset_neutral", icon="LOOP_BACK")
+        column = layout.column(align=True)
+        column.label(text="Paint")
+        column.operator("head_avatar.bake_maps", icon="TEXTURE")
+        column.operator("head_avatar.apply_maps", icon="BRUSH_DATA")

@@ -307,3 +307,38 @@ def _pixels(path: Path) -> np.ndarray:
         return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     data = path.read_bytes()
     return np.frombuffer(data[data.index(b"ViewLayer.Combined.R"):], np.uint8)
+
+
+def test_painted_colour_map_recolours_only_the_painted_splats(baked, crop_camera, small_avatar, tmp_path):
+    from backend.avatar import read_avatar
+    from backend.avatar.maps import gaussian_uvs, rest_vertices
+    from backend.headmodel import load_head
+
+    scene = baked
+    scene.head_avatar.avatar_path = str(small_avatar)
+    mesh = bpy.data.objects["Head Avatar"]
+    bpy.context.view_layer.objects.active = mesh
+    assert not bpy.ops.head_avatar.apply_maps.poll()  # nothing baked yet
+    assert bpy.ops.head_avatar.bake_maps(size="512") == {"FINISHED"}
+    image = mesh.data.materials[0].node_tree.nodes["Colour Map"].image
+    pixels = np.array(image.pixels[:], np.float32).reshape(512, 512, 4)  # bottom-up rows, linear in Blender
+    painted = np.zeros((512, 512), bool)
+    painted[:, :256] = True  # u < 0.5
+    pixels[painted] = (1.0, 0.0, 0.0, 1.0)
+    image.pixels.foreach_set(pixels.reshape(-1))
+    before = _sh_dc(bpy.data.objects["Head Avatar Splats"])
+    assert bpy.ops.head_avatar.apply_maps() == {"FINISHED"}
+    after = _sh_dc(bpy.data.objects["Head Avatar Splats"])
+    saved = read_avatar(small_avatar)
+    head = load_head("default")
+    u = gaussian_uvs(saved.gaussians, rest_vertices(head, saved.identity), head)[:, 0]
+    changed = np.abs(after - before).max(1) > 1e-4
+    red = (after[:, 0] > after[:, 1] + 1) & (after[:, 0] > after[:, 2] + 1)  # SH DC: red well above green, blue
+    assert changed[u < 0.49].mean() > 0.9 and red[u < 0.49].mean() > 0.9
+    assert changed[u > 0.51].mean() < 0.05
+
+
+def _sh_dc(splats) -> np.ndarray:
+    values = np.zeros(len(splats.data.points) * 3, np.float32)
+    splats.data.attributes["sh_0"].data.foreach_get("vector", values)
+    return values.reshape(-1, 3)
