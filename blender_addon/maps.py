@@ -52,7 +52,8 @@ class HEAD_AVATAR_OT_bake_maps(bpy.types.Operator):
 def _show_for_painting(mesh, image) -> None:
     image.reload()
     material = bpy.data.materials.get(MATERIAL_NAME) or bpy.data.materials.new(MATERIAL_NAME)
-    material.use_nodes = True
+    if material.node_tree is None:  # before Blender 5.0 a new material has no nodes until asked
+        material.use_nodes = True
     nodes = material.node_tree.nodes
     texture = nodes.get("Colour Map") or nodes.new("ShaderNodeTexImage")
     texture.name, texture.image = "Colour Map", image
