@@ -5,7 +5,8 @@
 
 The loop: one random training frame per step, rendered over a fixed background and compared
 with the matted frame (L1 + D-SSIM), plus regularisers on offsets, scales and the expression
-offsets; densification by `SurfaceDensification`. DIR/checkpoint.safetensors is rewritten
+offsets; densification by `SurfaceDensification`; the training frames' tracked pose and codes
+are refined alongside (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten
 atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
 """
 
@@ -25,8 +26,13 @@ from .densify import SurfaceDensification
 from .file import AVATAR_FILE, read_avatar, write_avatar
 from .losses import d_ssim, l1
 from .model import GaussianAvatar, initial_avatar
+from .refine import PerformanceRefinement, RefinementSettings
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
+# After the 360-degree completion the avatar trains on for this share of the budget, densification
+# off: the fill Gaussians the training views do see (at grazing angles) are fitted to them, the
+# unseen ones get no gradient and stay as completed.
+POLISH_FRACTION = 0.15
 
 
 @dataclasses.dataclass
@@ -65,6 +71,7 @@ class FitConfig:
     densify: SurfaceDensification = dataclasses.field(default_factory=SurfaceDensification)
     learning_rates: LearningRates = dataclasses.field(default_factory=LearningRates)
     regularisation: Regularisation = dataclasses.field(default_factory=Regularisation)
+    refinement: RefinementSettings = dataclasses.field(default_factory=RefinementSettings)
 
 
 def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig(), progress: Progress | None = None,
@@ -92,14 +99,21 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     identity = torch.as_tensor(track.identity)
     save = lambda path, **extra: write_avatar(path, avatar, identity, track.meta["head"], head.expression_names,
                                               clip.resolution, training_view=training_view(track, clip), **extra)
-    iterations, seconds = train(avatar, clip, head.triangles.to(config.device), expression_regions(head), config,
-                                progress, done, spent,
-                                lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
-                                                                seconds=elapsed))
+    refinement = PerformanceRefinement(head, track, config.device) if config.refinement.enabled else None
+    train_on = lambda avatar, config, done, spent, checkpoint: train(
+        avatar, clip, head.triangles.to(config.device), expression_regions(head), refinement, config, progress, done,
+        spent, checkpoint)
+    iterations, seconds = train_on(avatar, _share(config, 1 - POLISH_FRACTION if config.complete else 1), done, spent,
+                                   lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
+                                                                   seconds=elapsed))
     cosines = view_cosines(clip.vertices[clip.train], head.triangles, clip.K, clip.resolution)
     if config.complete:
         with progress.stage("complete"):
             avatar = complete_avatar(avatar.cpu(), head, rest_vertices(head, identity), cosines).to(config.device)
+        polish = dataclasses.replace(_share(config, POLISH_FRACTION), densify=dataclasses.replace(
+            config.densify, refine_stop=0))
+        polished, polish_seconds = train_on(avatar, polish, 0, 0.0, lambda *_: None)
+        iterations, seconds = iterations + polished, seconds + polish_seconds
     outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds,
                               triangle_view_cosines=encode_cosines(cosines)),
                "tracking_dir": track_folder}
@@ -108,6 +122,12 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
                                 {"iterations": iterations, "wall_seconds": round(seconds, 1)},
                                 fps=float(track.meta["fps"])))
     return outputs
+
+
+def _share(config: FitConfig, fraction: float) -> FitConfig:
+    """`config` with `fraction` of its iterations and time budget."""
+    budget = None if config.time_budget is None else config.time_budget * fraction
+    return dataclasses.replace(config, iterations=max(1, round(config.iterations * fraction)), time_budget=budget)
 
 
 def training_view(track, clip: Clip) -> dict:
@@ -146,10 +166,12 @@ def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool) 
     return avatar, 0, 0.0
 
 
-def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: torch.Tensor, config: FitConfig,
-          progress: Progress, done: int, spent: float, checkpoint) -> tuple[int, float]:
+def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: torch.Tensor,
+          refinement: PerformanceRefinement | None, config: FitConfig, progress: Progress, done: int, spent: float,
+          checkpoint) -> tuple[int, float]:
     """Optimise `avatar` in place from iteration `done`; returns (iterations, seconds) at the end.
-    regions [T, E]: where each code may move Gaussians (expression_regions)."""
+    regions [T, E]: where each code may move Gaussians (expression_regions); `refinement` corrects the
+    training frames' tracked pose and codes alongside (None: the track as it is)."""
     from ..render import rasterize
 
     optimizer = torch.optim.Adam([{"params": [getattr(avatar, name)], "lr": lr, "name": name}
@@ -158,6 +180,7 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
     densify = dataclasses.replace(config.densify, refine_stop=min(config.densify.refine_stop,
                                                                    int(0.6 * config.iterations)))
     state = densify.initialize_state(avatar, clip.vertices[clip.train[0]], triangles)
+    optimizers = [optimizer, *([refinement.optimizer(config.refinement)] if refinement else [])]
     generator = torch.Generator().manual_seed(config.seed + done)
     background = torch.tensor(BACKGROUND, device=clip.K.device)
     started, last_save = time.perf_counter() - spent, time.perf_counter()
@@ -168,18 +191,23 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
             iteration += 1
             _schedule(optimizer, config, _fraction_done(iteration, started, config))
             frame = clip.train[int(torch.randint(len(clip.train), (1,), generator=generator))]
-            posed = avatar.pose(clip.vertices[frame], triangles, clip.expression[frame])
+            vertices, expression = refinement.frame(frame) if refinement else (clip.vertices[frame],
+                                                                                  clip.expression[frame])
+            posed = avatar.pose(vertices, triangles, expression)
             raster = rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh,
                                torch.eye(4, device=clip.K.device)[None], clip.K[None], clip.resolution,
                                clip.resolution, sh_degree=avatar.sh_degree, background=background[None])
             raster.means2d.retain_grad()
             loss = image_loss(raster.rgb, clip.targets([frame], background), config) + regularisers(avatar, config)
+            if refinement:
+                loss = loss + refinement.penalty(frame, config.refinement)
             loss.backward()
             with torch.no_grad():
                 densify.step_post_backward(avatar, optimizer, state, iteration, raster.means2d.grad, raster.radii,
                                            clip.resolution, clip.resolution)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            for each in optimizers:
+                each.step()
+                each.zero_grad(set_to_none=True)
             with torch.no_grad():
                 avatar.expression_offsets *= regions[avatar.triangle][..., None]
             step()
