@@ -91,7 +91,8 @@ def test_red_square_on_the_colour_map_paints_the_cheek_only(baked, tmp_path):
     after = render_view(edited.gaussians, head, table, front).rgba
     square = _uv_square_in_view(head, table, front, row, column, half)
     assert square.sum() > 10
-    assert after[square, 0].mean() > 0.5 and after[square, 1:3].mean() < 0.15
+    red, green_blue = after[square, 0].mean(), after[square, 1:3].mean()
+    assert red > 0.5 and red > 3 * green_blue, (red, green_blue)  # red dominates where the square lands
     margin = cv2.dilate(square.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)
     changed = np.abs(_srgb(after) - _srgb(before)).max(-1)
     assert changed[~margin].max() <= 2
