@@ -200,7 +200,7 @@ def keyframe_performance(armature, mesh, performance, action_name: str | None = 
             _set_keys(key_curves.fcurves.new(f'key_blocks["{block.name}"].value'), frames,
                       performance.expression[:, codes[block.name]])
     rig_curves = _channelbag(armature, f"{action_name or 'Head Avatar'} Pose", "OBJECT")
-    rotation = backend_module("animation.performance").axis_angle_to_matrix(performance.pose_rotation)
+    rotation = backend_module("headpose").axis_angle_to_matrix(performance.pose_rotation)
     translation = performance.pose_translation
     matrices = [convert.head_object_matrix(r, t) for r, t in
                 zip(rotation, translation if translation is not None else np.zeros((len(frames), 3)))]

@@ -9,7 +9,7 @@ import pytest
 
 from backend.animation import Performance, read_performance
 from backend.animation.livelink import header, live_link_order
-from backend.animation.performance import matrix_to_angles
+from backend.headpose import matrix_to_angles
 from backend.errors import BackendError
 from backend.headmodel.arkit import ARKIT_NAMES
 from backend.progress import Progress
@@ -143,7 +143,7 @@ def test_resampling_to_the_same_rate_keeps_values_and_angles_invert():
     half = performance.resample(12.5)
     np.testing.assert_array_equal(half.frames, np.arange(1, 21))
     np.testing.assert_allclose(half.expression, performance.expression[::2], atol=1e-12)
-    from backend.animation.performance import angles_to_matrix
+    from backend.headpose import angles_to_matrix
 
     np.testing.assert_allclose(matrix_to_angles(angles_to_matrix(performance.head_angles)), performance.head_angles,
                                atol=1e-12)

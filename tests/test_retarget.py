@@ -88,7 +88,7 @@ def test_frames_show_the_avatars_appearance(retargeted, clip_b, small_avatar, sy
 
 
 def test_relative_pose_starts_facing_the_camera_at_the_training_position(retargeted):
-    from backend.animation.performance import angles_to_matrix
+    from backend.headpose import angles_to_matrix
 
     performance = read_performance(retargeted / "performance.json")
     home = np.array([0.01, 0.02, 0.7])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..headpose import FLIP
+from ..headpose import FLIP, angles_to_matrix, axis_angle_to_matrix, matrix_to_angles, matrix_to_axis_angle
 
 EYE_JOINTS = ("eyeLeft", "eyeRight")  # the subject's own left and right
 
@@ -145,44 +145,3 @@ def _interpolate(x: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarra
     flat = values.reshape(len(x), -1)
     out = np.stack([np.interp(at, x, column) for column in flat.T], -1)
     return out.reshape(len(at), *values.shape[1:])
-
-
-def _about(axis: int, angle: np.ndarray) -> np.ndarray:
-    """[..., 3, 3] right-handed rotations by `angle` [...] about coordinate axis 0 (X), 1 (Y) or 2 (Z)."""
-    c, s = np.cos(angle), np.sin(angle)
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    matrix = np.zeros((*np.shape(angle), 3, 3))
-    matrix[..., axis, axis] = 1
-    matrix[..., i, i], matrix[..., i, j], matrix[..., j, i], matrix[..., j, j] = c, -s, s, c
-    return matrix
-
-
-def angles_to_matrix(angles: np.ndarray) -> np.ndarray:
-    """yaw, pitch, roll [..., 3] -> Ry(yaw) @ Rx(pitch) @ Rz(roll) [..., 3, 3] (as headpose.facing_camera)."""
-    angles = np.asarray(angles, np.float64)
-    return _about(1, angles[..., 0]) @ _about(0, angles[..., 1]) @ _about(2, angles[..., 2])
-
-
-def matrix_to_angles(matrix: np.ndarray) -> np.ndarray:
-    """The inverse of `angles_to_matrix`, pitch in [-pi/2, pi/2]: [..., 3, 3] -> [..., 3]."""
-    m = np.asarray(matrix, np.float64)
-    yaw = np.arctan2(m[..., 0, 2], m[..., 2, 2])
-    pitch = np.arctan2(-m[..., 1, 2], np.hypot(m[..., 1, 0], m[..., 1, 1]))
-    roll = np.arctan2(m[..., 1, 0], m[..., 1, 1])
-    return np.stack([yaw, pitch, roll], -1)
-
-
-def axis_angle_to_matrix(axis_angle: np.ndarray) -> np.ndarray:
-    """[..., 3] -> [..., 3, 3] in float64."""
-    import torch
-
-    from ..headmodel.lbs import axis_angle_to_matrix as rodrigues
-
-    return rodrigues(torch.as_tensor(np.asarray(axis_angle, np.float64))).numpy()
-
-
-def matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
-    """[F, 3, 3] -> [F, 3] (OpenCV's Rodrigues, which is stable near half a turn, where a camera-facing head is)."""
-    import cv2
-
-    return np.array([cv2.Rodrigues(np.asarray(m, np.float64))[0][:, 0] for m in matrix]).reshape(len(matrix), 3)

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendError
-from ..headpose import FLIP
+from ..headpose import FLIP, angles_to_matrix, matrix_to_angles
 from ..progress import Progress
-from .performance import Performance, angles_to_matrix, matrix_to_angles
+from .performance import Performance
 
 NEUTRAL_QUANTILE = 0.05
 

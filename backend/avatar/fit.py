@@ -100,9 +100,9 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     save = lambda path, **extra: write_avatar(path, avatar, identity, track.meta["head"], head.expression_names,
                                               clip.resolution, training_view=training_view(track, clip), **extra)
     refinement = PerformanceRefinement(head, track, config.device) if config.refinement.enabled else None
+    triangles, regions = head.triangles.to(config.device), expression_regions(head)
     train_on = lambda avatar, config, done, spent, checkpoint: train(
-        avatar, clip, head.triangles.to(config.device), expression_regions(head), refinement, config, progress, done,
-        spent, checkpoint)
+        avatar, clip, triangles, regions, refinement, config, progress, done, spent, checkpoint)
     iterations, seconds = train_on(avatar, _share(config, 1 - POLISH_FRACTION if config.complete else 1), done, spent,
                                    lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
                                                                    seconds=elapsed))
@@ -118,7 +118,7 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
                               triangle_view_cosines=encode_cosines(cosines)),
                "tracking_dir": track_folder}
     with progress.stage("evaluate"):
-        outputs.update(evaluate(avatar, clip, head.triangles.to(config.device), out_dir, config.device,
+        outputs.update(evaluate(avatar, clip, triangles, out_dir, config.device,
                                 {"iterations": iterations, "wall_seconds": round(seconds, 1)},
                                 fps=float(track.meta["fps"])))
     return outputs

@@ -44,13 +44,13 @@ class AvatarRig:
 def avatar_rig(avatar_path: str | Path) -> AvatarRig:
     from ..headmodel import load_head
     from ..headmodel.lbs import blend_shapes
+    from .maps import rest_vertices
 
     saved = read_avatar(avatar_path)
     head = load_head(saved.meta["head"])
-    identity = saved.identity[None]
     with torch.no_grad():
-        vertices = head.template + blend_shapes(identity, head.identity_directions)[0]
-        joints = head.joints + blend_shapes(identity, head.joint_identity_directions)[0]
+        vertices = rest_vertices(head, saved.identity)
+        joints = head.joints + blend_shapes(saved.identity[None], head.joint_identity_directions)[0]
         rest = saved.gaussians.pose(vertices, head.triangles, torch.zeros(head.num_expressions))
     return AvatarRig(
         head=saved.meta["head"], vertices=vertices.numpy(), triangles=head.triangles.numpy(),

@@ -15,6 +15,7 @@ import torch
 
 from ..headmodel.lbs import axis_angle_to_matrix, matmul3
 from ..headmodel.model import HeadModel
+from ..headpose import matrix_to_axis_angle
 
 
 @dataclasses.dataclass
@@ -196,10 +197,3 @@ def choose_focal(model, layout, neutral, targets, weights, detected, valid, size
         if loss < best_loss:
             best, best_loss = focal, loss
     return best
-
-
-def matrix_to_axis_angle(matrices: np.ndarray) -> np.ndarray:
-    """[..., 3, 3] rotation matrices -> [..., 3] axis-angle (via scipy, exact near pi too)."""
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_matrix(matrices.reshape(-1, 3, 3)).as_rotvec().reshape(*matrices.shape[:-2], 3)
