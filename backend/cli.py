@@ -83,10 +83,12 @@ def _track(args) -> None:
 
 def _fit(args) -> None:
     from .avatar.fit import FitConfig, fit
+    from .avatar.refine import RefinementSettings
     from .progress import Progress
 
     config = FitConfig(iterations=args.iterations, time_budget=args.time_budget, resolution=args.resolution,
-                       sh_degree=args.sh_degree, device=args.device, head=args.head, complete=args.complete)
+                       sh_degree=args.sh_degree, device=args.device, head=args.head, complete=args.complete,
+                       refinement=RefinementSettings(enabled=args.refine))
     progress = Progress.create(args.progress)
     outputs = fit(Path(args.source), Path(args.out), config, progress, resume=args.resume)
     progress.emit(event="done", outputs={k: str(v) for k, v in outputs.items()})
@@ -286,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.safetensors")
     fit.add_argument("--complete", action=argparse.BooleanOptionalAction, default=True,
                      help="fill the surfaces the footage never saw (back of the head, under the chin)")
+    fit.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                     help="refine the training frames' tracked head pose and codes while fitting")
     fit.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     fit.set_defaults(handler=_fit)
 
