@@ -21,11 +21,11 @@ from backend.tracking.trackfile import write_track
 
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY_SECONDS = 240  # the issue allows 5 minutes of fitting at 128 px on CPU
-# The issue's target is 30 dB held-out PSNR inside the matte; measured 24.3 to 24.6 dB with
-# completion and pose refinement (the silhouette, misaligned by the held-out frames' tracking
-# error of 2 to 3 degrees, costs most of the rest). This floor guards against regressions with a
-# margin for slower machines (fewer iterations in the same time).
-HELDOUT_MASKED_PSNR_FLOOR = 23.0
+# The issue's target is 30 dB held-out PSNR inside the matte; measured 27.0 dB with the held-out
+# frames' head pose tracked against the finished avatar (23.9 dB with the landmark track alone,
+# whose 2 to 3 degrees of rotation error misalign the silhouette). This floor guards against
+# regressions with a margin for slower machines (fewer iterations in the same time).
+HELDOUT_MASKED_PSNR_FLOOR = 25.0
 
 
 @pytest.fixture()
@@ -49,6 +49,7 @@ def test_synthetic_fit_reaches_heldout_psnr(tracked, tmp_path):
         assert key in metrics, key
     assert metrics["heldout_frames"] == 9 and metrics["train_frames"] == 51
     assert metrics["heldout_psnr_masked"] >= HELDOUT_MASKED_PSNR_FLOOR, metrics
+    assert metrics["heldout_psnr_masked"] > metrics["heldout_psnr_masked_landmark_track"], metrics
 
 
 def test_killed_fit_resumes_from_a_valid_checkpoint(tracked, tmp_path):

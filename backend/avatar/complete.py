@@ -4,7 +4,8 @@ On the outer surface of the head (every part but the mouth interior, teeth, tong
 1. symmetry: Gaussians of a seen triangle are mirrored (x -> -x) onto its mirror triangle when that
    one was never seen; their expression offsets move to the mirrored code (eyeBlinkLeft <-> Right);
 2. inpainting: the colour map of the seen and mirrored Gaussians is inpainted in UV space from the
-   seen boundary over the rest (hair continues over the back of the head, skin under the chin);
+   seen texels of the same region over the rest (hair from seen hair continues over the back of the
+   head, skin under the chin);
 3. every triangle not seen squarely, here or in the mirror, gets one fresh Gaussian, opaque and flat,
    sized to close the surface and coloured from the inpainted map: alone where the footage never
    saw the surface (the Gaussians that sat there were never fitted and are dropped), under the
@@ -20,13 +21,11 @@ import torch
 
 from .maps import bake, uv_raster, uv_to_texel
 from .model import FLATNESS, SH_C0, GaussianAvatar, matrix_to_quat, quat_multiply, triangle_frames
-from .observed import SEEN_COSINE, WELL_SEEN_COSINE
+from .observed import SEEN_COSINE, WELL_SEEN_COSINE, outer_triangles
 
-INTERIOR_PARTS = ("eyeballs", "mouth_interior", "teeth", "gums", "tongue", "gums_and_tongue", "eye_sockets",
-                  "lacrimal_fluid", "eye_blend", "eye_occlusion", "eyelashes")
 MIRROR_TOLERANCE = 0.005  # metres between a triangle's reflected centroid and its mirror's
-INPAINT_SIZE = 512  # texels of the colour map that is inpainted
-INPAINT_RADIUS = 5  # texels around each filled texel that Telea's method looks at
+INPAINT_SIZE = 512  # texels of the colour map that is inpainted (a power of two)
+SOURCE_BAND = 16  # texels: how far from the unseen surface the seen colours it is filled from lie
 FILL_OPACITY = 0.95
 FILL_SCALE = 0.6  # a fill Gaussian's in-plane standard deviation, in triangle sizes: neighbours overlap
 
@@ -35,8 +34,7 @@ def complete_avatar(avatar: GaussianAvatar, head, rest_vertices: torch.Tensor, c
     """The avatar with its unseen outer surface filled. cosines [T]: how squarely the footage saw
     each triangle (observed.view_cosines); rest_vertices [V, 3]: the neutral mesh with the avatar's
     identity in head-model space (the mirror plane is its x = 0)."""
-    outer = ~head.part_mask(*[p for p in INTERIOR_PARTS if p in head.part_names]).cpu().numpy()
-    outer = outer[head.triangles.cpu().numpy()].all(-1)
+    outer = outer_triangles(head)
     mirror = mirror_triangles(head)
     mirror_cosines = np.where(mirror >= 0, cosines[np.maximum(mirror, 0)], 0)
     seen, mirror_seen = cosines > SEEN_COSINE, mirror_cosines > SEEN_COSINE
@@ -92,17 +90,58 @@ def mirror_gaussians(avatar: GaussianAvatar, rest_vertices: torch.Tensor, head, 
 
 
 def inpainted_colour(avatar: GaussianAvatar, rest_vertices: torch.Tensor, head, known: np.ndarray) -> np.ndarray:
-    """The avatar's linear colour map [S, S, 3], inpainted (Telea) over texels whose triangle is not
-    `known` [T]. Inpainted in 8-bit sRGB: OpenCV's float inpainting leaves streaks."""
+    """The avatar's linear colour map [S, S, 3], filled over texels whose triangle is not `known` [T]
+    from the known texels of the same region nearest to them: the hair-covered scalp (when the head
+    model names one) from seen hair only, so hair continues over the back of the head and skin
+    under the chin."""
+    colour = bake(avatar, rest_vertices, head, INPAINT_SIZE).image("colour").astype(np.float64)
+    triangle_id = uv_raster(head, INPAINT_SIZE)[0]
+    on_mesh, texel_triangle = triangle_id >= 0, np.maximum(triangle_id, 0)
+    texel_known = on_mesh & known[texel_triangle]
+    region = triangle_regions(head)[texel_triangle]
+    filled = colour.copy()
+    for r in np.unique(region[on_mesh & ~texel_known]):
+        inside = on_mesh & (region == r)
+        fill = inside & ~texel_known
+        nearest = nearest_band(fill, texel_known & inside)
+        filled[fill] = pull_push(colour, nearest if nearest.any() else texel_known)[fill]
+    return filled
+
+
+def nearest_band(fill: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """The `candidates` [S, S] texels within SOURCE_BAND texels of the one nearest to a `fill`
+    texel: the seen surface next to the unseen one (the seen scalp's far edge is hair even where
+    the real hairline sits further back than the head model's)."""
     import cv2
 
-    from ..colour import linear_to_srgb8
-    from .clip import srgb8_to_linear
+    if not candidates.any():
+        return candidates
+    distance = cv2.distanceTransform((~fill).astype(np.uint8), cv2.DIST_L2, 3)
+    return candidates & (distance <= distance[candidates].min() + SOURCE_BAND)
 
-    colour = linear_to_srgb8(bake(avatar, rest_vertices, head, INPAINT_SIZE).image("colour"))
-    triangle_id = uv_raster(head, INPAINT_SIZE)[0]
-    missing = ((triangle_id < 0) | ~known[np.maximum(triangle_id, 0)]).astype(np.uint8)
-    return srgb8_to_linear(cv2.inpaint(colour, missing, INPAINT_RADIUS, cv2.INPAINT_TELEA))
+
+def triangle_regions(head) -> np.ndarray:
+    """[T] int: 1 for triangles of the hair-covered scalp (head part "scalp"), 0 for the rest."""
+    if "scalp" not in head.part_names:
+        return np.zeros(len(head.triangles), np.int64)
+    scalp = head.part_mask("scalp").cpu().numpy()[head.triangles.cpu().numpy()]
+    return (scalp.sum(-1) >= 2).astype(np.int64)
+
+
+def pull_push(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """image [S, S, C] with every texel not `known` [S, S] replaced by a smooth blend of the known
+    ones around it (averaged down a pyramid until each cell holds a known texel, then brought back
+    up with bilinear interpolation; S a power of two)."""
+    import cv2
+
+    if known.all() or not known.any() or len(image) == 1:
+        return image
+    half = len(image) // 2
+    weight = known.astype(np.float64).reshape(half, 2, half, 2).sum((1, 3))
+    total = (image * known[..., None]).reshape(half, 2, half, 2, -1).sum((1, 3))
+    coarse = pull_push(total / np.maximum(weight, 1)[..., None], weight > 0)
+    up = cv2.resize(coarse, (len(image), len(image)), interpolation=cv2.INTER_LINEAR).reshape(image.shape)
+    return np.where(known[..., None], image, up)
 
 
 def fill_gaussians(triangles: np.ndarray, colour: np.ndarray, head, like: GaussianAvatar) -> GaussianAvatar:

@@ -2,7 +2,10 @@
 
 Metrics are computed on sRGB-encoded images (what a viewer sees), both composited over the
 fit's background: PSNR and SSIM inside the matte and over the full frame for the held-out
-frames, and PSNR over the training frames.
+frames, and PSNR over the training frames. With a `PerformanceRefinement`, frames are posed with
+its corrections (the training frames' as fitted, the held-out frames' from photometric tracking
+against the finished avatar, refine.track_frames), and the held-out PSNR with the landmark track
+alone is reported beside (`*_landmark_track`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ..fileio import atomic_path, write_json_atomic
 from .clip import BACKGROUND, Clip, linear_to_srgb
 from .losses import psnr, ssim_map
 from .model import GaussianAvatar
+from .refine import PerformanceRefinement
 
 MASK_THRESHOLD = 0.5
 
@@ -39,20 +43,26 @@ def render_frames(avatar: GaussianAvatar, vertices: torch.Tensor, expression: to
 
 
 def evaluate(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, out_dir: Path, device: str,
-             extra: dict, fps: float) -> dict[str, Path]:
+             extra: dict, fps: float, refinement: PerformanceRefinement | None = None) -> dict[str, Path]:
     """Write metrics.json (with `extra` merged in) and heldout.mp4; returns their paths."""
     background = torch.tensor(BACKGROUND, device=clip.K.device)
-    render = lambda frames: linear_to_srgb(render_frames(avatar, clip.vertices[frames], clip.expression[frames],
-                                                         triangles, clip.K, clip.resolution, background)[0])
+    landmark_pose = lambda frames: (clip.vertices[frames], clip.expression[frames])
+    pose = landmark_pose if refinement is None else refinement.frames
+    render = lambda frames, posing: linear_to_srgb(render_frames(avatar, *posing(frames), triangles, clip.K,
+                                                                 clip.resolution, background)[0])
     real = lambda frames: linear_to_srgb(clip.targets(frames, background))
     train_sample = clip.train[:: max(1, len(clip.train) // 10)]
-    metrics = {"train_psnr": psnr(render(train_sample), real(train_sample)),
+    metrics = {"train_psnr": psnr(render(train_sample, pose), real(train_sample)),
                "gaussians": avatar.num_gaussians, "device": device, "resolution": clip.resolution,
                "train_frames": len(clip.train), "heldout_frames": len(clip.heldout), **extra}
     paths = {"metrics": Path(out_dir) / "metrics.json"}
     if clip.heldout:
-        rendered, target = render(clip.heldout), real(clip.heldout)
-        inside = clip.masks[clip.heldout] > MASK_THRESHOLD
+        target, inside = real(clip.heldout), clip.masks[clip.heldout] > MASK_THRESHOLD
+        if refinement is not None:
+            tracked = render(clip.heldout, landmark_pose)
+            metrics.update(heldout_psnr_masked_landmark_track=psnr(tracked, target, inside),
+                           heldout_psnr_full_landmark_track=psnr(tracked, target))
+        rendered = render(clip.heldout, pose)
         ssim = ssim_map(rendered, target)
         metrics.update(heldout_psnr_masked=psnr(rendered, target, inside), heldout_psnr_full=psnr(rendered, target),
                        heldout_ssim_masked=float(ssim[inside].mean()), heldout_ssim_full=float(ssim.mean()))

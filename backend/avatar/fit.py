@@ -3,7 +3,9 @@
     from backend.avatar.fit import fit, FitConfig
     outputs = fit("track_dir_or_video.mp4", "out/", FitConfig(iterations=2000))
 
-The loop: one random training frame per step, rendered over a fixed background and compared
+Gaussians go only where the training frames can see the surface (observed.fitted_triangles), so
+none learns to show the face through the back of the head. The loop: one random training frame
+per step, rendered over a fixed background and compared
 with the matted frame (L1 + D-SSIM), plus regularisers on offsets, scales and the expression
 offsets; densification by `SurfaceDensification`; the training frames' tracked pose and codes
 are refined alongside (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten
@@ -24,9 +26,9 @@ from ..progress import Progress
 from .clip import BACKGROUND, Clip, load_clip
 from .densify import SurfaceDensification
 from .file import AVATAR_FILE, read_avatar, write_avatar
-from .losses import d_ssim, l1
+from .losses import photometric
 from .model import GaussianAvatar, initial_avatar
-from .refine import PerformanceRefinement, RefinementSettings
+from .refine import PerformanceRefinement, RefinementSettings, track_frames
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 # After the 360-degree completion the avatar trains on for this share of the budget, densification
@@ -79,10 +81,10 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     """Fit an avatar to a track folder (or a video, tracked into out_dir/track first)."""
     from ..headmodel import load_head
     from ..tracking import read_track
-    from .complete import complete_avatar
+    from .complete import complete_avatar, concatenate, select
     from .evaluate import evaluate
     from .maps import rest_vertices
-    from .observed import encode_cosines, view_cosines
+    from .observed import encode_cosines, fitted_triangles, view_cosines
 
     progress = progress or Progress("none")
     out_dir = Path(out_dir)
@@ -95,7 +97,9 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
         clip = load_clip(track, head, config.resolution or track.size, config.device)
     if not track.found.all():
         progress.warn(f"{int((~track.found).sum())} frames were lost during tracking; they are skipped")
-    avatar, done, spent = _start(out_dir / CHECKPOINT_FILE, clip, head, config, resume)
+    cosines = view_cosines(clip.vertices[clip.train], head.triangles, clip.K, clip.resolution)
+    fitted = torch.as_tensor(fitted_triangles(head, cosines), device=config.device)
+    avatar, done, spent = _start(out_dir / CHECKPOINT_FILE, clip, head, config, resume, fitted)
     identity = torch.as_tensor(track.identity)
     save = lambda path, **extra: write_avatar(path, avatar, identity, track.meta["head"], head.expression_names,
                                               clip.resolution, training_view=training_view(track, clip), **extra)
@@ -106,21 +110,27 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     iterations, seconds = train_on(avatar, _share(config, 1 - POLISH_FRACTION if config.complete else 1), done, spent,
                                    lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
                                                                    seconds=elapsed))
-    cosines = view_cosines(clip.vertices[clip.train], head.triangles, clip.K, clip.resolution)
     if config.complete:
         with progress.stage("complete"):
             avatar = complete_avatar(avatar.cpu(), head, rest_vertices(head, identity), cosines).to(config.device)
         polish = dataclasses.replace(_share(config, POLISH_FRACTION), densify=dataclasses.replace(
             config.densify, refine_stop=0))
-        polished, polish_seconds = train_on(avatar, polish, 0, 0.0, lambda *_: None)
+        in_view = fitted[avatar.triangle]
+        polished_part, unseen_part = select(avatar, in_view), select(avatar, ~in_view)
+        polished, polish_seconds = train_on(polished_part, polish, 0, 0.0, lambda *_: None)
+        avatar = concatenate([polished_part, unseen_part])
         iterations, seconds = iterations + polished, seconds + polish_seconds
     outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds,
                               triangle_view_cosines=encode_cosines(cosines)),
                "tracking_dir": track_folder}
+    if refinement and clip.heldout:
+        with progress.stage("track held-out frames", total=len(clip.heldout)) as step:
+            track_frames(avatar, clip, triangles, refinement, clip.heldout, config.regularisation.ssim_weight,
+                         step=step)
     with progress.stage("evaluate"):
         outputs.update(evaluate(avatar, clip, triangles, out_dir, config.device,
                                 {"iterations": iterations, "wall_seconds": round(seconds, 1)},
-                                fps=float(track.meta["fps"])))
+                                fps=float(track.meta["fps"]), refinement=refinement))
     return outputs
 
 
@@ -151,8 +161,10 @@ def _track_folder(source: Path, out_dir: Path, config: FitConfig, progress: Prog
     return folder
 
 
-def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool) -> tuple[GaussianAvatar, int, float]:
-    """(avatar, iterations done, seconds spent): from the checkpoint when resuming, else fresh."""
+def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool,
+           fitted: torch.Tensor) -> tuple[GaussianAvatar, int, float]:
+    """(avatar, iterations done, seconds spent): from the checkpoint when resuming, else fresh
+    Gaussians on the `fitted` [T] bool triangles."""
     if resume and checkpoint.is_file():
         saved = read_avatar(checkpoint, config.device)
         if saved.meta["resolution"] != clip.resolution or saved.meta["sh_degree"] != config.sh_degree:
@@ -162,7 +174,7 @@ def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool) 
     colours = None if head.vertex_colors is None else head.vertex_colors.to(config.device)
     rest = clip.vertices[clip.train[0]]
     avatar = initial_avatar(rest, head.triangles.to(config.device), config.initial_gaussians, config.sh_degree,
-                            head.num_expressions, colours, config.seed)
+                            head.num_expressions, colours, config.seed, fitted)
     return avatar, 0, 0.0
 
 
@@ -198,7 +210,8 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
                                torch.eye(4, device=clip.K.device)[None], clip.K[None], clip.resolution,
                                clip.resolution, sh_degree=avatar.sh_degree, background=background[None])
             raster.means2d.retain_grad()
-            loss = image_loss(raster.rgb, clip.targets([frame], background), config) + regularisers(avatar, config)
+            loss = (photometric(raster.rgb, clip.targets([frame], background), config.regularisation.ssim_weight)
+                    + regularisers(avatar, config))
             if refinement:
                 loss = loss + refinement.penalty(frame, config.refinement)
             loss.backward()
@@ -226,11 +239,6 @@ def expression_regions(head, threshold: float = 1e-4) -> torch.Tensor:
         vertices = head(expression=codes).vertices
         moved = (vertices[1:] - vertices[:1]).norm(dim=-1) > threshold  # [E, V]
     return moved[:, head.triangles].any(-1).T
-
-
-def image_loss(rendered: torch.Tensor, target: torch.Tensor, config: FitConfig) -> torch.Tensor:
-    w = config.regularisation.ssim_weight
-    return (1 - w) * l1(rendered, target) + w * d_ssim(rendered, target)
 
 
 def regularisers(avatar: GaussianAvatar, config: FitConfig) -> torch.Tensor:

@@ -32,6 +32,11 @@ def d_ssim(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - ssim_map(rendered, target).mean()) / 2
 
 
+def photometric(rendered: torch.Tensor, target: torch.Tensor, ssim_weight: float) -> torch.Tensor:
+    """The fit's image loss: (1 - w) L1 + w D-SSIM."""
+    return (1 - ssim_weight) * l1(rendered, target) + ssim_weight * d_ssim(rendered, target)
+
+
 def psnr(rendered: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     """PSNR in dB over all pixels, or over the pixels where mask [C, H, W] is true."""
     squared = ((rendered - target) ** 2).mean(-1)

@@ -127,15 +127,17 @@ def triangle_areas(vertices: torch.Tensor, triangles: torch.Tensor) -> torch.Ten
 
 
 def initial_avatar(vertices: torch.Tensor, triangles: torch.Tensor, count: int, sh_degree: int,
-                   num_expressions: int, vertex_colors: torch.Tensor | None, seed: int = 0) -> GaussianAvatar:
-    """`count` flat, half-opaque Gaussians spread over the rest mesh vertices [V, 3] by area,
-    coloured from the head's albedo (grey without one)."""
+                   num_expressions: int, vertex_colors: torch.Tensor | None, seed: int = 0,
+                   allowed: torch.Tensor | None = None) -> GaussianAvatar:
+    """`count` flat, half-opaque Gaussians spread by area over the rest mesh vertices [V, 3] (only
+    on the `allowed` [T] bool triangles when given), coloured from the head's albedo (grey without one)."""
     generator = torch.Generator(device=vertices.device).manual_seed(seed)
     areas = triangle_areas(vertices, triangles)
-    chosen = torch.multinomial(areas, count, replacement=True, generator=generator)
+    weights = areas if allowed is None else areas * allowed.to(areas.device)
+    chosen = torch.multinomial(weights, count, replacement=True, generator=generator)
     offsets = sample_on_triangles(vertices, triangles, chosen, generator)
     _, _, size = triangle_frames(vertices, triangles)
-    spacing = (areas.sum() / count).sqrt()
+    spacing = (weights.sum() / count).sqrt()
     log_scales = (spacing / size[chosen]).log()[:, None].repeat(1, 3)
     log_scales[:, 2] += torch.log(torch.tensor(FLATNESS))
     if vertex_colors is None:

@@ -3,9 +3,10 @@
 A vertex is visible in a frame when it projects into the image and no nearer surface hides it (a
 mesh z-buffer, with VISIBILITY_TOLERANCE); how squarely it was seen is the cosine between its normal
 and the direction to the camera. A triangle's score is the best such cosine of its vertices over
-the training frames (0: never visible). Above SEEN_COSINE a triangle counts as observed (the bake's
-coverage map; its fitted Gaussians are kept); below WELL_SEEN_COSINE the 360-degree completion
-closes the surface under it.
+the training frames (0: never visible). Below VISIBLE_COSINE the fit gives a triangle no Gaussians
+(there is nothing to fit there: Gaussians behind the face would only learn to shine through it and
+show the face from behind); above SEEN_COSINE it counts as observed (the bake's coverage map; its
+fitted Gaussians are kept); below WELL_SEEN_COSINE the 360-degree completion closes the surface under it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,25 @@ META_KEY = "triangle_view_cosines"  # base64 of uint8 [T]: the best cosine * 255
 SAMPLED_FRAMES = 24  # training frames tested, spread evenly over the clip
 RASTER_SIZE = 256  # z-buffer resolution of the test, whatever the fit's resolution
 VISIBILITY_TOLERANCE = 0.005  # metres a vertex may lie behind the nearest surface and count as visible
+VISIBLE_COSINE = 0.05  # seen at most this edge-on, a surface covers no pixel of the training frames
 SEEN_COSINE = 0.3  # seen more obliquely than ~73 degrees, a surface is too thin in the image to fit at all
 WELL_SEEN_COSINE = 0.5  # seen more obliquely than 60 degrees, its fitted Gaussians leave gaps edge-on
+
+
+INTERIOR_PARTS = ("eyeballs", "mouth_interior", "teeth", "gums", "tongue", "gums_and_tongue", "eye_sockets",
+                  "lacrimal_fluid", "eye_blend", "eye_occlusion", "eyelashes")
+
+
+def outer_triangles(head) -> np.ndarray:
+    """[T] bool: triangles of the head's outer surface (not in INTERIOR_PARTS, which the views test
+    cannot judge: they show through openings, and the mouth may open only in held-out frames)."""
+    interior = head.part_mask(*[p for p in INTERIOR_PARTS if p in head.part_names]).cpu().numpy()
+    return ~interior[head.triangles.cpu().numpy()].any(-1)
+
+
+def fitted_triangles(head, cosines: np.ndarray) -> np.ndarray:
+    """[T] bool: the triangles the fit places Gaussians on: every visible or interior one."""
+    return (cosines >= VISIBLE_COSINE) | ~outer_triangles(head)
 
 
 def view_cosines(vertices: torch.Tensor, triangles: torch.Tensor, K: torch.Tensor, resolution: int) -> np.ndarray:

@@ -3,7 +3,9 @@
 Landmark tracking leaves a degree or two of head-pose error and some code error per frame; the
 photometric loss sees it. `PerformanceRefinement` learns a small correction per training frame
 (head rotation and translation, expression codes), with its own optimiser, small learning rates
-and an L2 pull back to the track. Held-out frames keep their tracked values: they are never fitted.
+and an L2 pull back to the track. Held-out frames are never fitted on; once the avatar is fitted,
+`track_frames` tracks them photometrically against it (the avatar frozen, only their corrections
+move), as a photometric tracker would have before the fit.
 Shapes: F tracked frames, E codes, V vertices.
 """
 
@@ -23,6 +25,15 @@ class RefinementSettings:
     weight: float = 1.0  # L2 on the corrections, in radians, metres / 10 mm and code units
 
 
+# Tracking frames against a fitted avatar: the head pose only, with larger steps and a looser pull
+# to the track than while fitting (the avatar no longer moves under it). The codes stay as tracked:
+# freed, they drift from the true expression to paint over the avatar's errors (on synthetic footage
+# their error against the ground truth grows by half while the pose's shrinks).
+FRAME_TRACKING = RefinementSettings(rotation_rate=3e-3, translation_rate=1e-3, expression_rate=0.0, weight=0.1)
+FRAME_TRACKING_STEPS = 20
+FRAME_TRACKING_RESOLUTION = 128  # pixels: frames are tracked at most this large (pose needs no detail)
+
+
 class PerformanceRefinement(torch.nn.Module):
     """Per-frame corrections on top of a track, posing the head model for one frame at a time."""
 
@@ -39,6 +50,10 @@ class PerformanceRefinement(torch.nn.Module):
         self.rotation = torch.nn.Parameter(torch.zeros(F, 3, device=device))
         self.translation = torch.nn.Parameter(torch.zeros(F, 3, device=device))
         self.code = torch.nn.Parameter(torch.zeros(F, E, device=device))
+        # Rotations turn about the face (its rest centroid), not the model origin behind it: about the
+        # origin a small turn and a sideways shift look alike and Adam crawls along that valley.
+        self.register_buffer("pivot", head.template[head.part_mask("face")].mean(0).to(device)
+                             if "face" in head.part_names else head.template.mean(0).to(device))
 
     def optimizer(self, settings: RefinementSettings) -> torch.optim.Optimizer:
         return torch.optim.Adam([{"params": [self.rotation], "lr": settings.rotation_rate},
@@ -47,13 +62,66 @@ class PerformanceRefinement(torch.nn.Module):
 
     def frame(self, f: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(posed vertices [V, 3], expression codes [E]) of frame f with its corrections."""
+        from ..headmodel.lbs import axis_angle_to_matrix
+
         expression = (self.expression[f] + self.code[f]).clamp(0, 1)
+        rotation = self.pose_rotation[f] + self.rotation[f]
+        turned = axis_angle_to_matrix(self.pose_rotation[f]) - axis_angle_to_matrix(rotation)
         out = self.head(identity=self.identity, expression=expression[None],
-                        joint_rotations=self.joint_rotations[f:f + 1],
-                        pose_rotation=self.pose_rotation[f:f + 1] + self.rotation[f:f + 1],
-                        pose_translation=self.pose_translation[f:f + 1] + self.translation[f:f + 1])
+                        joint_rotations=self.joint_rotations[f:f + 1], pose_rotation=rotation[None],
+                        pose_translation=(self.pose_translation[f] + self.translation[f] + turned @ self.pivot)[None])
         return out.vertices[0], expression
+
+    def frames(self, frames: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(posed vertices [C, V, 3], codes [C, E]) of `frames` with their corrections, no gradients."""
+        with torch.no_grad():
+            vertices, codes = zip(*[self.frame(f) for f in frames])
+        return torch.stack(vertices), torch.stack(codes)
+
+    def start_from(self, source: int, f: int) -> None:
+        """Set frame f's corrections to frame `source`'s."""
+        with torch.no_grad():
+            for correction in (self.rotation, self.translation, self.code):
+                correction[f] = correction[source]
 
     def penalty(self, f: int, settings: RefinementSettings) -> torch.Tensor:
         return settings.weight * (self.rotation[f].square().sum() + (100 * self.translation[f]).square().sum()
                                   + self.code[f].square().mean())
+
+
+def track_frames(avatar, clip, triangles: torch.Tensor, refinement: PerformanceRefinement, frames: list[int],
+                 ssim_weight: float, settings: RefinementSettings = FRAME_TRACKING,
+                 steps: int = FRAME_TRACKING_STEPS, step=lambda: None) -> None:
+    """Fit `refinement`'s corrections of `frames` (in clip order) to their images (avatar.Clip) with
+    the avatar frozen. Each frame starts from the previous one's corrections (they change slowly)
+    and gets a fresh Adam, so the other frames' corrections stay as they are."""
+    from ..render import rasterize
+    from .clip import BACKGROUND
+    from .losses import photometric
+
+    background = torch.tensor(BACKGROUND, device=clip.K.device)
+    viewmat = torch.eye(4, device=clip.K.device)[None]
+    size = min(clip.resolution, FRAME_TRACKING_RESOLUTION)
+    K = clip.K.clone()
+    K[:2] *= size / clip.resolution
+    trainable = [p for p in avatar.parameters() if p.requires_grad]
+    avatar.requires_grad_(False)
+    try:
+        for previous, f in zip([None, *frames], frames):
+            if previous is not None:
+                refinement.start_from(previous, f)
+            optimizer = refinement.optimizer(settings)
+            target = torch.nn.functional.interpolate(clip.targets([f], background).permute(0, 3, 1, 2), (size, size),
+                                                     mode="area").permute(0, 2, 3, 1)
+            for _ in range(steps):
+                vertices, expression = refinement.frame(f)
+                posed = avatar.pose(vertices, triangles, expression)
+                rgb = rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh, viewmat, K[None],
+                                size, size, sh_degree=avatar.sh_degree, background=background[None]).rgb
+                (photometric(rgb, target, ssim_weight) + refinement.penalty(f, settings)).backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            step()
+    finally:
+        for parameter in trainable:
+            parameter.requires_grad_(True)

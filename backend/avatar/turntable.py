@@ -7,6 +7,9 @@ model's own silhouette the rendered alpha covers, and the largest hole.
 
     from backend.avatar.turntable import render_turntable
     paths = render_turntable("out/avatar.safetensors", "turntable/", views=72)
+
+Beside the views, turntable.json records per view its yaw, the share of the head model's
+silhouette the alpha covers and the largest hole, so a pipeline can reject an incomplete head.
 """
 
 from __future__ import annotations
@@ -51,24 +54,33 @@ def turntable(head, identity: torch.Tensor, views: int, resolution: int) -> Turn
     return Turntable(yaws, vertices.float(), K, resolution)
 
 
+REPORT_FILE = "turntable.json"
+
+
 def render_turntable(avatar_path: str | Path, out_dir: str | Path, views: int = 72, resolution: int | None = None,
                      image_format: str = "png", device: str = "cpu", progress: Progress | None = None) -> list[Path]:
     """Render `views` views around the head (default: at the training resolution) to
-    out_dir/turntable_NNN.<png|exr>, NNN the view number; returns the paths."""
+    out_dir/turntable_NNN.<png|exr>, NNN the view number, and the coverage report REPORT_FILE;
+    returns the views' paths."""
     from ..export.images import write_frame
+    from ..fileio import write_json_atomic
     from ..headmodel import load_head
 
     progress = progress or Progress("none")
     saved = read_avatar(avatar_path, device)
     head = load_head(saved.meta["head"])
     table = turntable(head, saved.identity, views, resolution or int(saved.meta["resolution"]))
-    paths = []
+    paths, report = [], []
     with progress.stage("turntable", total=views) as step:
         for view in range(views):
             rendered = render_view(saved.gaussians, head, table, view, device)
             paths.append(write_frame(Path(out_dir) / f"turntable_{view:03d}.{image_format}", rendered.rgba,
                                      rendered.depth))
+            share, hole = silhouette_coverage(np.asarray(rendered.rgba)[..., 3], head_silhouette(head, table, view))
+            report.append({"view": view, "yaw_degrees": round(math.degrees(table.yaws[view]), 3),
+                           "silhouette_covered": round(share, 5), "largest_hole_pixels": hole})
             step()
+    write_json_atomic(Path(out_dir) / REPORT_FILE, {"resolution": table.resolution, "views": report})
     return paths
 
 
