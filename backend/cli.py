@@ -117,20 +117,17 @@ def _render(args) -> None:
 
 
 def _turntable(args, progress) -> None:
-    import json
+    from .avatar.turntable import render_turntable
 
-    from .avatar.turntable import REPORT_FILE, render_turntable
-
-    paths = render_turntable(Path(args.avatar), Path(args.out), args.turntable, image_format=args.format,
-                             device=args.device, progress=progress)
-    report = Path(args.out) / REPORT_FILE
-    progress.emit(event="done", outputs={"frames": str(args.out), "count": len(paths), "report": str(report)})
+    rendered = render_turntable(Path(args.avatar), Path(args.out), args.turntable, image_format=args.format,
+                                device=args.device, progress=progress)
+    progress.emit(event="done", outputs={"frames": str(args.out), "count": len(rendered.paths),
+                                         "report": str(rendered.report_path)})
     if progress.mode != "json":
-        views = json.loads(report.read_text())["views"]
-        worst = min(views, key=lambda v: v["silhouette_covered"])
-        print(f"turntable: {len(paths)} {args.format.upper()} views in {args.out}; head silhouette covered "
+        worst = rendered.worst_view()
+        print(f"turntable: {len(rendered.paths)} {args.format.upper()} views in {args.out}; head silhouette covered "
               f"{100 * worst['silhouette_covered']:.2f}% or more (view {worst['view']}), largest hole "
-              f"{max(v['largest_hole_pixels'] for v in views)} px; per view: {report}")
+              f"{rendered.largest_hole} px; per view: {rendered.report_path}")
 
 
 def _bake_maps(args) -> None:

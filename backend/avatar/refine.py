@@ -15,6 +15,8 @@ import dataclasses
 
 import torch
 
+from ..headmodel.lbs import axis_angle_to_matrix
+
 
 @dataclasses.dataclass
 class RefinementSettings:
@@ -45,6 +47,7 @@ class PerformanceRefinement(torch.nn.Module):
         self.register_buffer("expression", as_tensor(track.expression))  # [F, E]
         self.register_buffer("joint_rotations", as_tensor(track.joint_rotations))
         self.register_buffer("pose_rotation", as_tensor(track.pose_rotation))
+        self.register_buffer("pose_matrix", axis_angle_to_matrix(self.pose_rotation))  # [F, 3, 3]
         self.register_buffer("pose_translation", as_tensor(track.pose_translation))
         F, E = self.expression.shape
         self.rotation = torch.nn.Parameter(torch.zeros(F, 3, device=device))
@@ -62,11 +65,9 @@ class PerformanceRefinement(torch.nn.Module):
 
     def frame(self, f: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(posed vertices [V, 3], expression codes [E]) of frame f with its corrections."""
-        from ..headmodel.lbs import axis_angle_to_matrix
-
         expression = (self.expression[f] + self.code[f]).clamp(0, 1)
         rotation = self.pose_rotation[f] + self.rotation[f]
-        turned = axis_angle_to_matrix(self.pose_rotation[f]) - axis_angle_to_matrix(rotation)
+        turned = self.pose_matrix[f] - axis_angle_to_matrix(rotation)
         out = self.head(identity=self.identity, expression=expression[None],
                         joint_rotations=self.joint_rotations[f:f + 1], pose_rotation=rotation[None],
                         pose_translation=(self.pose_translation[f] + self.translation[f] + turned @ self.pivot)[None])

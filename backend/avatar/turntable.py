@@ -6,7 +6,8 @@ the whole head fits. Also the check that a turntable shows a closed head: how mu
 model's own silhouette the rendered alpha covers, and the largest hole.
 
     from backend.avatar.turntable import render_turntable
-    paths = render_turntable("out/avatar.safetensors", "turntable/", views=72)
+    rendered = render_turntable("out/avatar.safetensors", "turntable/", views=72)
+    rendered.paths, rendered.worst_view()
 
 Beside the views, turntable.json records per view its yaw, the share of the head model's
 silhouette the alpha covers and the largest hole, so a pipeline can reject an incomplete head.
@@ -57,11 +58,26 @@ def turntable(head, identity: torch.Tensor, views: int, resolution: int) -> Turn
 REPORT_FILE = "turntable.json"
 
 
+@dataclasses.dataclass
+class RenderedTurntable:
+    paths: list[Path]  # the views, in order
+    report_path: Path  # REPORT_FILE
+    views: list[dict]  # its per-view entries: view, yaw_degrees, silhouette_covered, largest_hole_pixels
+
+    def worst_view(self) -> dict:
+        """The entry of the view whose silhouette is least covered."""
+        return min(self.views, key=lambda view: view["silhouette_covered"])
+
+    @property
+    def largest_hole(self) -> int:
+        return max(view["largest_hole_pixels"] for view in self.views)
+
+
 def render_turntable(avatar_path: str | Path, out_dir: str | Path, views: int = 72, resolution: int | None = None,
-                     image_format: str = "png", device: str = "cpu", progress: Progress | None = None) -> list[Path]:
+                     image_format: str = "png", device: str = "cpu",
+                     progress: Progress | None = None) -> RenderedTurntable:
     """Render `views` views around the head (default: at the training resolution) to
-    out_dir/turntable_NNN.<png|exr>, NNN the view number, and the coverage report REPORT_FILE;
-    returns the views' paths."""
+    out_dir/turntable_NNN.<png|exr>, NNN the view number, and the coverage report REPORT_FILE."""
     from ..export.images import write_frame
     from ..fileio import write_json_atomic
     from ..headmodel import load_head
@@ -81,7 +97,7 @@ def render_turntable(avatar_path: str | Path, out_dir: str | Path, views: int = 
                            "silhouette_covered": round(share, 5), "largest_hole_pixels": hole})
             step()
     write_json_atomic(Path(out_dir) / REPORT_FILE, {"resolution": table.resolution, "views": report})
-    return paths
+    return RenderedTurntable(paths, Path(out_dir) / REPORT_FILE, report)
 
 
 def render_view(gaussians, head, table: Turntable, view: int, device: str = "cpu"):
