@@ -5,9 +5,8 @@
 
 Gaussians go only where the training frames can see the surface (observed.fitted_triangles), so
 none learns to show the face through the back of the head. The loop: one random training frame
-per step, rendered over a fixed background and compared
-with the matted frame (L1 + D-SSIM), plus regularisers on offsets, scales and the expression
-offsets; densification by `SurfaceDensification`; the training frames' tracked pose and codes
+per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM,
+plus regularisers on offsets, scales and the expression offsets; densification by `SurfaceDensification`; the training frames' tracked pose and codes
 are refined alongside (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten
 atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
 """
@@ -23,7 +22,7 @@ import torch
 
 from ..errors import BackendError
 from ..progress import Progress
-from .clip import BACKGROUND, Clip, load_clip
+from .clip import Clip, load_clip
 from .densify import SurfaceDensification
 from .file import AVATAR_FILE, read_avatar, write_avatar
 from .losses import photometric
@@ -105,8 +104,8 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
                                               clip.resolution, training_view=training_view(track, clip), **extra)
     refinement = PerformanceRefinement(head, track, config.device) if config.refinement.enabled else None
     triangles, regions = head.triangles.to(config.device), expression_regions(head)
-    train_on = lambda avatar, config, done, spent, checkpoint: train(
-        avatar, clip, triangles, regions, refinement, config, progress, done, spent, checkpoint)
+    train_on = lambda avatar, config, done, spent, checkpoint, backdrop=None: train(
+        avatar, clip, triangles, regions, refinement, config, progress, done, spent, checkpoint, backdrop)
     iterations, seconds = train_on(avatar, _share(config, 1 - POLISH_FRACTION if config.complete else 1), done, spent,
                                    lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
                                                                    seconds=elapsed))
@@ -117,7 +116,7 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
             config.densify, refine_stop=0))
         in_view = fitted[avatar.triangle]
         polished_part, unseen_part = select(avatar, in_view), select(avatar, ~in_view)
-        polished, polish_seconds = train_on(polished_part, polish, 0, 0.0, lambda *_: None)
+        polished, polish_seconds = train_on(polished_part, polish, 0, 0.0, lambda *_: None, backdrop=unseen_part)
         avatar = concatenate([polished_part, unseen_part])
         iterations, seconds = iterations + polished, seconds + polish_seconds
     outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds,
@@ -180,10 +179,15 @@ def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool,
 
 def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: torch.Tensor,
           refinement: PerformanceRefinement | None, config: FitConfig, progress: Progress, done: int, spent: float,
-          checkpoint) -> tuple[int, float]:
+          checkpoint, backdrop: GaussianAvatar | None = None) -> tuple[int, float]:
     """Optimise `avatar` in place from iteration `done`; returns (iterations, seconds) at the end.
     regions [T, E]: where each code may move Gaussians (expression_regions); `refinement` corrects the
-    training frames' tracked pose and codes alongside (None: the track as it is)."""
+    training frames' tracked pose and codes alongside (None: the track as it is); `backdrop`: frozen
+    Gaussians rendered with the trained ones (the completion's fills), which these learn to cover.
+
+    Each step composites the frame and the render over a new random background colour, so the avatar
+    must be as opaque as the matte says: over a fixed one a half-transparent face looks right, and
+    then shows what lies behind it (the completed back of the head) once the head is whole."""
     from ..render import rasterize
 
     optimizer = torch.optim.Adam([{"params": [getattr(avatar, name)], "lr": lr, "name": name}
@@ -194,7 +198,6 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
     state = densify.initialize_state(avatar, clip.vertices[clip.train[0]], triangles)
     optimizers = [optimizer, *([refinement.optimizer(config.refinement)] if refinement else [])]
     generator = torch.Generator().manual_seed(config.seed + done)
-    background = torch.tensor(BACKGROUND, device=clip.K.device)
     started, last_save = time.perf_counter() - spent, time.perf_counter()
     iteration = done
     with progress.stage("optimise", total=config.iterations) as step:
@@ -206,6 +209,11 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
             vertices, expression = refinement.frame(frame) if refinement else (clip.vertices[frame],
                                                                                   clip.expression[frame])
             posed = avatar.pose(vertices, triangles, expression)
+            if backdrop is not None:
+                with torch.no_grad():
+                    behind = backdrop.pose(vertices.detach(), triangles, expression.detach())
+                posed = posed + behind
+            background = torch.rand(3, generator=generator).to(clip.K.device)
             raster = rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh,
                                torch.eye(4, device=clip.K.device)[None], clip.K[None], clip.resolution,
                                clip.resolution, sh_degree=avatar.sh_degree, background=background[None])
@@ -216,8 +224,9 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
                 loss = loss + refinement.penalty(frame, config.refinement)
             loss.backward()
             with torch.no_grad():
-                densify.step_post_backward(avatar, optimizer, state, iteration, raster.means2d.grad, raster.radii,
-                                           clip.resolution, clip.resolution)
+                trained = slice(0, avatar.num_gaussians)  # the backdrop's come after
+                densify.step_post_backward(avatar, optimizer, state, iteration, raster.means2d.grad[:, trained],
+                                           raster.radii[:, trained], clip.resolution, clip.resolution)
             for each in optimizers:
                 each.step()
                 each.zero_grad(set_to_none=True)

@@ -30,6 +30,11 @@ class PosedGaussians:
     opacities: torch.Tensor  # [N] in [0, 1]
     sh: torch.Tensor  # [N, K, 3]
 
+    def __add__(self, other: "PosedGaussians") -> "PosedGaussians":
+        """Both sets of Gaussians in one, `self`'s first."""
+        return PosedGaussians(*(torch.cat([getattr(self, field.name), getattr(other, field.name)])
+                                for field in dataclasses.fields(self)))
+
 
 class GaussianAvatar(torch.nn.Module):
     """Learnable Gaussians bound to triangles; `pose(vertices, expression)` places them."""
