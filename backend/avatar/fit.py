@@ -7,8 +7,9 @@ Gaussians go only where the training frames can see the surface (observed.fitted
 none learns to show the face through the back of the head. The loop: one random training frame
 per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM,
 plus regularisers on offsets, scales and the expression offsets; densification by
-`SurfaceDensification`; the training frames' tracked pose and codes are refined alongside (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten
-atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
+`SurfaceDensification`; the training frames' tracked pose and codes are refined alongside
+(`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten atomically every
+`checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
 """
 
 from __future__ import annotations
