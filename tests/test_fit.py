@@ -21,11 +21,14 @@ from backend.tracking.trackfile import write_track
 
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY_SECONDS = 240  # the issue allows 5 minutes of fitting at 128 px on CPU
-# The issue's target is 30 dB held-out PSNR inside the matte; measured 27.0 dB with the held-out
-# frames' head pose tracked against the finished avatar (23.9 dB with the landmark track alone,
-# whose 2 to 3 degrees of rotation error misalign the silhouette). This floor guards against
-# regressions with a margin for slower machines (fewer iterations in the same time).
+# The issue's target is 30 dB held-out PSNR inside the matte; measured 26.2 dB with the held-out
+# frames' head pose tracked against the finished avatar (23.1 dB with the landmark track alone,
+# whose 2 to 3 degrees of rotation error misalign the silhouette; 28.3 dB with the ground-truth
+# track). Most of the error left is in the two pixels inside the matte's edge. This floor guards
+# against regressions with a margin for slower machines (fewer iterations in the same time).
 HELDOUT_MASKED_PSNR_FLOOR = 25.0
+# Over the full frame: measured 29.8 dB; 25.7 dB when the completion's fills stuck out past the silhouette.
+HELDOUT_FULL_PSNR_FLOOR = 28.0
 
 
 @pytest.fixture()
@@ -49,6 +52,7 @@ def test_synthetic_fit_reaches_heldout_psnr(tracked, tmp_path):
         assert key in metrics, key
     assert metrics["heldout_frames"] == 9 and metrics["train_frames"] == 51
     assert metrics["heldout_psnr_masked"] >= HELDOUT_MASKED_PSNR_FLOOR, metrics
+    assert metrics["heldout_psnr_full"] >= HELDOUT_FULL_PSNR_FLOOR, metrics
     assert metrics["heldout_psnr_masked"] > metrics["heldout_psnr_masked_landmark_track"], metrics
     # Measured on address_512: mean 0.005, 99th percentile 0.09 (0.03 and 0.31 when fitted over a fixed background).
     difference = completion_showing_through_the_face(outputs["avatar"], tracked)
@@ -183,6 +187,35 @@ def test_gaussians_follow_their_triangles(head):
     torch.testing.assert_close(moved.scales, rest.scales * scale, atol=1e-6, rtol=1e-4)
     _, frames, _ = triangle_frames(head.template, head.triangles[:50])
     torch.testing.assert_close(frames @ frames.transpose(1, 2), torch.eye(3).expand(50, 3, 3), atol=1e-4, rtol=0)
+
+
+def test_view_dependent_colour_turns_with_the_head(head):
+    """SH live in the triangles' frames: turning the head and the camera together changes nothing."""
+    import math
+
+    from backend.headmodel.lbs import axis_angle_to_matrix
+    from backend.render import rasterize
+
+    gaussians = initial_avatar(head.template, head.triangles, 3000, 1, head.num_expressions, None)
+    with torch.no_grad():
+        gaussians.sh[:, 1:] = torch.randn(3000, 3, 3, generator=torch.Generator().manual_seed(0))
+    expression = torch.zeros(head.num_expressions)
+    K = torch.tensor([[200.0, 0, 48], [0, 200.0, 48], [0, 0, 1]])
+    turn = axis_angle_to_matrix(torch.tensor([0.0, math.radians(25), 0.0]))
+
+    def image(vertices, camera_rotation):
+        posed = gaussians.pose(vertices, head.triangles, expression)
+        viewmat = torch.eye(4)
+        viewmat[:3, :3] = torch.diag(torch.tensor([1.0, -1.0, -1.0])) @ camera_rotation
+        viewmat[2, 3] = 0.7
+        return rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh, viewmat[None],
+                         K[None], 96, 96, sh_degree=1).rgb
+
+    with torch.no_grad():
+        still = image(head.template, torch.eye(3))
+        turned = image(head.template @ turn.T, turn.T)
+    torch.testing.assert_close(turned, still, atol=2e-3, rtol=0)
+    assert still.std() > 0.05
 
 
 def test_densification_grows_prunes_and_keeps_the_optimizer_in_step(head):

@@ -242,6 +242,25 @@ def test_sh_degree_zero_is_a_plain_colour():
         torch.testing.assert_close(getattr(plain, field), getattr(from_sh, field))
 
 
+@pytest.mark.parametrize("degree", [1, 2, 3])
+def test_rotated_sh_give_the_local_colour_along_the_rotated_direction(degree):
+    from scipy.spatial.transform import Rotation
+
+    from backend.render.sh import rotate_sh, sh_bases
+
+    generator = torch.Generator().manual_seed(degree)
+    local = torch.randn(6, (degree + 1) ** 2, 3, generator=generator, dtype=torch.float64)
+    frames = torch.from_numpy(Rotation.random(6, random_state=degree).as_matrix())
+    world = rotate_sh(local, frames)
+    directions = torch.nn.functional.normalize(torch.randn(6, 9, 3, generator=generator, dtype=torch.float64), dim=-1)
+    in_frames = torch.einsum("nmd,ndj->nmj", directions, frames)  # R^T d
+    seen_in_world = torch.einsum("nmk,nkc->nmc", sh_bases(degree, directions), world)
+    seen_locally = torch.einsum("nmk,nkc->nmc", sh_bases(degree, in_frames), local)
+    torch.testing.assert_close(seen_in_world, seen_locally, atol=1e-10, rtol=0)
+    assert not torch.allclose(world, local)  # the coefficients did change
+    torch.testing.assert_close(world[:, 0], local[:, 0])  # the base colour does not turn
+
+
 @pytest.mark.parametrize("change,message", [
     (dict(means=torch.zeros(5, 2)), "means must be [N, 3] float, got [5, 2]"),
     (dict(means=torch.zeros(5, 3, dtype=torch.int64)), "means must be [N, 3] float, got [5, 3] int64"),

@@ -6,7 +6,7 @@
 Gaussians go only where the training frames can see the surface (observed.fitted_triangles), so
 none learns to show the face through the back of the head. The loop: one random training frame
 per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM,
-plus regularisers on offsets, scales and the expression offsets; densification by
+the render's alpha with the matte (L1), plus regularisers on offsets, scales and the expression offsets; densification by
 `SurfaceDensification`; the training frames' tracked pose and codes are refined alongside
 (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten atomically every
 `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
@@ -26,14 +26,15 @@ from ..progress import Progress
 from .clip import Clip, load_clip
 from .densify import SurfaceDensification
 from .file import AVATAR_FILE, read_avatar, write_avatar
-from .losses import photometric
+from .losses import l1, photometric
 from .model import GaussianAvatar, initial_avatar
 from .refine import PerformanceRefinement, RefinementSettings, track_frames
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
-# After the 360-degree completion the avatar trains on for this share of the budget, densification
-# off: the fill Gaussians the training views do see (at grazing angles) are fitted to them, the
-# unseen ones get no gradient and stay as completed.
+# After the 360-degree completion the whole avatar trains on for this share of the budget,
+# densification off: the fills the training views do see (edge-on, at the silhouette) are fitted to
+# them (left as completed they stick out past it: -2 dB on the training frames of synthetic footage),
+# the unseen ones get no gradient and stay as completed.
 POLISH_FRACTION = 0.15
 
 
@@ -56,6 +57,7 @@ class Regularisation:
     scale_margin: float = 3.0  # scales larger than this many triangle sizes are penalised
     scale_weight: float = 1.0
     expression_weight: float = 0.1  # L2 on the expression offsets
+    matte_weight: float = 0.5  # L1 between the render's alpha and the matte: sharper silhouettes
 
 
 @dataclasses.dataclass
@@ -81,7 +83,7 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
     """Fit an avatar to a track folder (or a video, tracked into out_dir/track first)."""
     from ..headmodel import load_head
     from ..tracking import read_track
-    from .complete import complete_avatar, concatenate, select
+    from .complete import complete_avatar
     from .evaluate import evaluate
     from .maps import rest_vertices
     from .observed import encode_cosines, fitted_triangles, view_cosines
@@ -105,8 +107,8 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
                                               clip.resolution, training_view=training_view(track, clip), **extra)
     refinement = PerformanceRefinement(head, track, config.device) if config.refinement.enabled else None
     triangles, regions = head.triangles.to(config.device), expression_regions(head)
-    train_on = lambda avatar, config, done, spent, checkpoint, backdrop=None: train(
-        avatar, clip, triangles, regions, refinement, config, progress, done, spent, checkpoint, backdrop)
+    train_on = lambda avatar, config, done, spent, checkpoint: train(
+        avatar, clip, triangles, regions, refinement, config, progress, done, spent, checkpoint)
     iterations, seconds = train_on(avatar, _share(config, 1 - POLISH_FRACTION if config.complete else 1), done, spent,
                                    lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
                                                                    seconds=elapsed))
@@ -115,10 +117,7 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
             avatar = complete_avatar(avatar.cpu(), head, rest_vertices(head, identity), cosines).to(config.device)
         polish = dataclasses.replace(_share(config, POLISH_FRACTION), densify=dataclasses.replace(
             config.densify, refine_stop=0))
-        in_view = fitted[avatar.triangle]
-        polished_part, unseen_part = select(avatar, in_view), select(avatar, ~in_view)
-        polished, polish_seconds = train_on(polished_part, polish, 0, 0.0, lambda *_: None, backdrop=unseen_part)
-        avatar = concatenate([polished_part, unseen_part])
+        polished, polish_seconds = train_on(avatar, polish, 0, 0.0, lambda *_: None)
         iterations, seconds = iterations + polished, seconds + polish_seconds
     outputs = {"avatar": save(out_dir / AVATAR_FILE, iterations=iterations, seconds=seconds,
                               triangle_view_cosines=encode_cosines(cosines)),
@@ -180,11 +179,10 @@ def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool,
 
 def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: torch.Tensor,
           refinement: PerformanceRefinement | None, config: FitConfig, progress: Progress, done: int, spent: float,
-          checkpoint, backdrop: GaussianAvatar | None = None) -> tuple[int, float]:
+          checkpoint) -> tuple[int, float]:
     """Optimise `avatar` in place from iteration `done`; returns (iterations, seconds) at the end.
     regions [T, E]: where each code may move Gaussians (expression_regions); `refinement` corrects the
-    training frames' tracked pose and codes alongside (None: the track as it is); `backdrop`: frozen
-    Gaussians rendered with the trained ones (the completion's fills), which these learn to cover.
+    training frames' tracked pose and codes alongside (None: the track as it is).
 
     Each step composites the frame and the render over a new random background colour, so the avatar
     must be as opaque as the matte says: over a fixed one a half-transparent face looks right, and
@@ -210,24 +208,20 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
             vertices, expression = refinement.frame(frame) if refinement else (clip.vertices[frame],
                                                                                   clip.expression[frame])
             posed = avatar.pose(vertices, triangles, expression)
-            if backdrop is not None:
-                with torch.no_grad():
-                    behind = backdrop.pose(vertices.detach(), triangles, expression.detach())
-                posed = posed + behind
             background = torch.rand(3, generator=generator).to(clip.K.device)
             raster = rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh,
                                torch.eye(4, device=clip.K.device)[None], clip.K[None], clip.resolution,
                                clip.resolution, sh_degree=avatar.sh_degree, background=background[None])
             raster.means2d.retain_grad()
             loss = (photometric(raster.rgb, clip.targets([frame], background), config.regularisation.ssim_weight)
+                    + config.regularisation.matte_weight * l1(raster.alpha[..., 0], clip.masks[[frame]])
                     + regularisers(avatar, config))
             if refinement:
                 loss = loss + refinement.penalty(frame, config.refinement)
             loss.backward()
             with torch.no_grad():
-                trained = slice(0, avatar.num_gaussians)  # the backdrop's come after
-                densify.step_post_backward(avatar, optimizer, state, iteration, raster.means2d.grad[:, trained],
-                                           raster.radii[:, trained], clip.resolution, clip.resolution)
+                densify.step_post_backward(avatar, optimizer, state, iteration, raster.means2d.grad, raster.radii,
+                                           clip.resolution, clip.resolution)
             for each in optimizers:
                 each.step()
                 each.zero_grad(set_to_none=True)

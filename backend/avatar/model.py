@@ -7,8 +7,10 @@ Posed in world space:
     mean     = centroid + k * R @ (offset + expression @ expression_offsets)
     rotation = R * local rotation
     scale    = k * exp(log_scale)
+    colour   = SH coefficients turned by R (render.sh.rotate_sh)
 
-so the Gaussians follow the mesh and grow or shrink with its triangles. The expression
+so the Gaussians follow the mesh and grow or shrink with its triangles, and view-dependent colour
+(the shading of a head turning under fixed lights) turns with them. The expression
 offsets [N, E, 3] are a small linear correction per ARKit code (Blender can carry them as
 shape keys). Shapes: N Gaussians, V vertices, T triangles, E expression codes, K SH coefficients.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+
+from ..render.sh import rotate_sh
 
 PARAMETERS = ("offsets", "rotations", "log_scales", "opacity_logits", "sh", "expression_offsets")
 
@@ -29,11 +33,6 @@ class PosedGaussians:
     scales: torch.Tensor  # [N, 3] linear
     opacities: torch.Tensor  # [N] in [0, 1]
     sh: torch.Tensor  # [N, K, 3]
-
-    def __add__(self, other: "PosedGaussians") -> "PosedGaussians":
-        """Both sets of Gaussians in one, `self`'s first."""
-        return PosedGaussians(*(torch.cat([getattr(self, field.name), getattr(other, field.name)])
-                                for field in dataclasses.fields(self)))
 
 
 class GaussianAvatar(torch.nn.Module):
@@ -71,7 +70,7 @@ class GaussianAvatar(torch.nn.Module):
         means = centroid + size[:, None] * (frame @ local[:, :, None])[..., 0]
         quats = quat_multiply(matrix_to_quat(frame), torch.nn.functional.normalize(self.rotations, dim=-1))
         scales = size[:, None] * self.log_scales.exp()
-        return PosedGaussians(means, quats, scales, torch.sigmoid(self.opacity_logits), self.sh)
+        return PosedGaussians(means, quats, scales, torch.sigmoid(self.opacity_logits), rotate_sh(self.sh, frame))
 
 
 def triangle_frames(vertices: torch.Tensor, triangles: torch.Tensor):

@@ -6,6 +6,8 @@ Plain torch, differentiable in the directions and the coefficients.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 
@@ -50,3 +52,35 @@ def sh_colors(degree: int, means: torch.Tensor, coeffs: torch.Tensor, viewmats: 
     num_bases = (degree + 1) ** 2
     values = torch.einsum("cnk,nkd->cnd", sh_bases(degree, dirs), coeffs[:, :num_bases])
     return torch.clamp_min(values + 0.5, 0.0)
+
+
+def rotate_sh(coeffs: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """Coefficients [N, K, 3] of colours defined in local frames -> the same colours in world space.
+
+    rotations [N, 3, 3]: each frame's axes as columns (world = R @ local). The world coefficients
+    reproduce the local colour at every direction: c_world . Y(d) = c_local . Y(R^T d). Each band
+    rotates within itself, so the map is found exactly by sampling: evaluate the local colours at
+    fixed directions taken into the local frames, then solve for the world coefficients there.
+    """
+    K = coeffs.shape[1]
+    if K == 1:
+        return coeffs
+    degree = round(K ** 0.5) - 1
+    directions, solve = _sampling_directions(degree, coeffs.device, coeffs.dtype)
+    local = torch.einsum("md,ndj->nmj", directions, rotations)  # rows s^T R = (R^T s)^T
+    values = torch.einsum("nmk,nkc->nmc", sh_bases(degree, local), coeffs)
+    return torch.einsum("km,nmc->nkc", solve, values)
+
+
+@lru_cache
+def _sampling_directions(degree: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """2K unit directions on a Fibonacci sphere [2K, 3] and the least-squares solve [K, 2K] that
+    recovers SH coefficients from values there."""
+    count = 2 * (degree + 1) ** 2
+    index = torch.arange(count, dtype=torch.float64) + 0.5
+    z = 1 - 2 * index / count
+    angle = index * torch.pi * (3 - 5 ** 0.5)
+    ring = (1 - z * z).sqrt()
+    directions = torch.stack([ring * angle.cos(), ring * angle.sin(), z], -1)
+    solve = torch.linalg.pinv(sh_bases(degree, directions))
+    return directions.to(device, dtype), solve.to(device, dtype)

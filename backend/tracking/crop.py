@@ -7,6 +7,7 @@ with `to_source`.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -34,8 +35,13 @@ class Crop:
         """The working-resolution crop of a source frame (edges replicated past the border)."""
         import cv2
 
-        matrix = np.array([[self.scale, 0, -self.x0 * self.scale], [0, self.scale, -self.y0 * self.scale]])
-        return cv2.warpAffine(frame, matrix, (self.size, self.size), flags=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR,
+        if self.scale < 1:  # warpAffine samples without an area filter: cut at source scale, then shrink
+            full = dataclasses.replace(self, size=math.ceil(self.side)).apply(frame)
+            return cv2.resize(full, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        # OpenCV puts pixel centres at integers, `to_crop` at i + 0.5: shift by half a pixel each side.
+        shift = 0.5 * (self.scale - 1)
+        matrix = np.array([[self.scale, 0, shift - self.x0 * self.scale], [0, self.scale, shift - self.y0 * self.scale]])
+        return cv2.warpAffine(frame, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
 
     def as_dict(self) -> dict:
