@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resolution", type=int, default=None, help="training resolution (default: the track's)")
     fit.add_argument("--iterations", type=int, default=3000)
     fit.add_argument("--time-budget", type=float, default=None, help="stop fitting after this many seconds")
-    fit.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=0, help="view-dependent colour degree")
+    fit.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=1, help="view-dependent colour degree")
     fit.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.safetensors")
     fit.add_argument("--complete", action=argparse.BooleanOptionalAction, default=True,
                      help="fill the surfaces the footage never saw (back of the head, under the chin)")

@@ -117,7 +117,8 @@ def test_jaw_open_key_changes_the_mouth_only(baked, crop_camera, synthetic_track
     assert changed.sum() > 10, "opening the jaw changed nothing"
     mouth_x, mouth_y = _mouth_centre(synthetic_track, PARITY_FRAMES[0])
     rows = np.arange(changed.shape[0])[:, None] + 0.5
-    assert not changed[(rows < mouth_y - 12).repeat(changed.shape[1], 1)].any(), "the upper face changed"
+    # Above the nose (15 px at 64 px): the cheeks beside it tilt as the jaw opens, and their shading with them.
+    assert not changed[(rows < mouth_y - 15).repeat(changed.shape[1], 1)].any(), "the upper face changed"
     assert abs(np.median(np.nonzero(changed)[1]) + 0.5 - mouth_x) < 8, "the change is not around the mouth"
 
 

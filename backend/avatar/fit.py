@@ -66,7 +66,7 @@ class FitConfig:
     time_budget: float | None = None  # seconds of fitting; stops early when spent
     resolution: int | None = None  # default: the track's working resolution
     head: str = "default"  # head model for tracking a video (a track folder keeps its own)
-    sh_degree: int = 0
+    sh_degree: int = 1  # view-dependent colour in the triangles' frames: the shading of a turning head
     initial_gaussians: int = 6000
     device: str = "cpu"
     seed: int = 0
@@ -191,7 +191,7 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
 
     optimizer = torch.optim.Adam([{"params": [getattr(avatar, name)], "lr": lr, "name": name}
                                   for name, lr in dataclasses.asdict(config.learning_rates).items()
-                                  if name != "final_fraction"], eps=1e-15)
+                                  if name != "final_fraction"], eps=1e-15, fused=True)
     densify = dataclasses.replace(config.densify, refine_stop=min(config.densify.refine_stop,
                                                                    int(0.6 * config.iterations)))
     state = densify.initialize_state(avatar, clip.vertices[clip.train[0]], triangles)
@@ -249,8 +249,7 @@ def regularisers(avatar: GaussianAvatar, config: FitConfig) -> torch.Tensor:
     r = config.regularisation
     offsets = torch.relu(avatar.offsets.norm(dim=-1) - r.offset_margin).mean()
     scales = torch.relu(avatar.log_scales.exp() - r.scale_margin).mean()
-    expression = avatar.expression_offsets.square().mean()
-    return r.offset_weight * offsets + r.scale_weight * scales + r.expression_weight * expression
+    return r.offset_weight * offsets + r.scale_weight * scales
 
 
 def _out_of_time(started: float, config: FitConfig) -> bool:
@@ -265,8 +264,12 @@ def _fraction_done(iteration: int, started: float, config: FitConfig) -> float:
 
 
 def _schedule(optimizer: torch.optim.Optimizer, config: FitConfig, fraction: float) -> None:
-    """Exponential decay of the offsets' learning rate to `final_fraction` of its start."""
+    """Exponential decay of the offsets' learning rate to `final_fraction` of its start, and the L2
+    on the expression offsets, w * mean(x^2), as Adam's weight decay: the same gradient 2 w x / size
+    without a pass over the largest array (size changes as densification grows and prunes)."""
     rates = config.learning_rates
     for group in optimizer.param_groups:
         if group["name"] == "offsets":
             group["lr"] = rates.offsets * math.exp(fraction * math.log(rates.final_fraction))
+        if group["name"] == "expression_offsets":
+            group["weight_decay"] = 2 * config.regularisation.expression_weight / group["params"][0].numel()

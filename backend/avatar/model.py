@@ -66,7 +66,7 @@ class GaussianAvatar(torch.nn.Module):
         """Gaussians in world space for one frame: vertices [V, 3], triangles [T, 3], expression [E]."""
         centroid, frame, size = triangle_frames(vertices, triangles)
         centroid, frame, size = centroid[self.triangle], frame[self.triangle], size[self.triangle]
-        local = self.offsets + torch.einsum("e,nec->nc", expression, self.expression_offsets)
+        local = self.offsets + torch.matmul(expression, self.expression_offsets)  # [E] @ [N, E, 3]: faster than einsum
         means = centroid + size[:, None] * (frame @ local[:, :, None])[..., 0]
         quats = quat_multiply(matrix_to_quat(frame), torch.nn.functional.normalize(self.rotations, dim=-1))
         scales = size[:, None] * self.log_scales.exp()
