@@ -6,10 +6,10 @@
 Gaussians go only where the training frames can see the surface (observed.fitted_triangles), so
 none learns to show the face through the back of the head. The loop: one random training frame
 per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM,
-the render's alpha with the matte (L1), plus regularisers on offsets, scales and the expression offsets; densification by
-`SurfaceDensification`; the training frames' tracked pose and codes are refined alongside
-(`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten atomically every
-`checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
+the render's alpha with the matte (L1), plus regularisers on offsets, scales and the expression
+offsets; densification by `SurfaceDensification`; the training frames' tracked pose and codes are
+refined alongside (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten
+atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from .refine import PerformanceRefinement, RefinementSettings, track_frames
 CHECKPOINT_FILE = "checkpoint.safetensors"
 # After the 360-degree completion the whole avatar trains on for this share of the budget,
 # densification off: the fills the training views do see (edge-on, at the silhouette) are fitted to
-# them (left as completed they stick out past it: -2 dB on the training frames of synthetic footage),
-# the unseen ones get no gradient and stay as completed.
+# them (left as completed they stick out past it, a bright or dark rim around the head), the unseen
+# ones get no gradient and stay as completed.
 POLISH_FRACTION = 0.15
 
 

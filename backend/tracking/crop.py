@@ -40,7 +40,8 @@ class Crop:
             return cv2.resize(full, (self.size, self.size), interpolation=cv2.INTER_AREA)
         # OpenCV puts pixel centres at integers, `to_crop` at i + 0.5: shift by half a pixel each side.
         shift = 0.5 * (self.scale - 1)
-        matrix = np.array([[self.scale, 0, shift - self.x0 * self.scale], [0, self.scale, shift - self.y0 * self.scale]])
+        matrix = np.array([[self.scale, 0, shift - self.x0 * self.scale],
+                           [0, self.scale, shift - self.y0 * self.scale]])
         return cv2.warpAffine(frame, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
 
