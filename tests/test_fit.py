@@ -194,6 +194,7 @@ def test_view_dependent_colour_turns_with_the_head(head):
     import math
 
     from backend.headmodel.lbs import axis_angle_to_matrix
+    from backend.headpose import FLIP
     from backend.render import rasterize
 
     gaussians = initial_avatar(head.template, head.triangles, 3000, 1, head.num_expressions, None)
@@ -206,7 +207,7 @@ def test_view_dependent_colour_turns_with_the_head(head):
     def image(vertices, camera_rotation):
         posed = gaussians.pose(vertices, head.triangles, expression)
         viewmat = torch.eye(4)
-        viewmat[:3, :3] = torch.diag(torch.tensor([1.0, -1.0, -1.0])) @ camera_rotation
+        viewmat[:3, :3] = torch.as_tensor(FLIP, dtype=torch.float32) @ camera_rotation  # the model faces the camera
         viewmat[2, 3] = 0.7
         return rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh, viewmat[None],
                          K[None], 96, 96, sh_degree=1).rgb
