@@ -69,10 +69,10 @@ def _track(args) -> None:
     from .tracking import TrackOptions, track
     from .tracking.solver import SolverSettings
 
+    solver = SolverSettings() if args.iterations is None else dataclasses.replace(SolverSettings(), iterations=args.iterations)
     options = TrackOptions(landmarks=args.landmarks, head=args.head, device=args.device, start=args.start,
                            end=args.end, stride=args.stride, focal=args.focal, size=args.size,
-                           overlay=not args.no_overlay,
-                           solver=dataclasses.replace(SolverSettings(), iterations=args.iterations))
+                           overlay=not args.no_overlay, solver=solver)
     progress = Progress.create(args.progress)
     outputs = track(Path(args.video), Path(args.out), options, progress)
     progress.emit(event="done", outputs={k: str(v) for k, v in outputs.items()})
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--stride", type=int, default=1, help="track every K-th frame")
     track.add_argument("--focal", type=float, default=None, help="focal length in working-resolution pixels")
     track.add_argument("--size", type=int, default=512, help="working resolution of the square crop")
-    track.add_argument("--iterations", type=int, default=150, help="solver iterations")
+    track.add_argument("--iterations", type=int, default=None, help="landmark solver iterations (default: the solver's own)")
     track.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
     track.add_argument("--progress", choices=["bar", "json", "none"], default=None)
     track.set_defaults(handler=_track)

@@ -32,15 +32,59 @@ def synthetic(tmp_path_factory):
 
 def test_synthetic_track_matches_ground_truth(synthetic):
     _, _, truth, result = synthetic
-    error = Rotation.from_rotvec(truth["pose_rotation"]).inv() * Rotation.from_rotvec(result.pose_rotation)
-    rotation_error = np.degrees(np.median(error.magnitude()))
+    rotation_error = np.median(_rotation_error_degrees(truth["pose_rotation"], result.pose_rotation))
     expression_error = np.abs(result.expression - truth["expression"]).mean()
-    # Measured: about 2.5 degrees, 0.05 and 0.5 px; the issue's targets are 1 degree, 0.05 and 1 px.
-    assert rotation_error < 4.0, rotation_error
+    # Measured: 2.0 degrees (3.2 from landmarks alone, before pose refinement), 0.036 and 0.7 px;
+    # the issue's targets are 1 degree, 0.05 and 1 px.
+    assert rotation_error < 2.5, rotation_error
     assert expression_error < 0.07, expression_error
     assert result.meta["landmark_error"]["median_working_px"] < 1.0
     jaw = result.meta["expression_names"].index("jawOpen")
     assert np.corrcoef(result.expression[:, jaw], truth["expression"][:, jaw])[0, 1] > 0.8
+
+
+def _rotation_error_degrees(truth_rotations, rotations) -> np.ndarray:
+    error = Rotation.from_rotvec(truth_rotations).inv() * Rotation.from_rotvec(rotations)
+    return np.degrees(error.magnitude())
+
+
+def test_pose_refinement_undoes_a_varying_pose_error(synthetic, head):
+    """Ground-truth shape and camera, poses knocked off by a few degrees that change over the clip
+    (what a landmark track gets wrong): matching the footage to itself brings them back."""
+    from backend.tracking.photometric import PhotometricSettings, refine_poses
+    from backend.tracking.solver import Fit
+
+    paths, _, truth, _ = synthetic
+    frames = len(truth["expression"])
+    settings = PhotometricSettings()
+    greys = np.stack([cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (settings.resolution,) * 2,
+                                 interpolation=cv2.INTER_AREA) for frame in _synthetic_frames(synthetic, frames)])
+    phase = 2 * np.pi * np.arange(frames) / frames
+    knock = np.radians(np.stack([2.0 * np.cos(phase), 3.0 * np.sin(phase), 0.0 * phase], -1))
+    knocked = (Rotation.from_rotvec(truth["pose_rotation"]) * Rotation.from_rotvec(knock)).as_rotvec()
+    offsets = np.zeros((len(head.landmark_indices("mediapipe")), 3), np.float32)
+    start = Fit(identity=truth["identity"], expression=truth["expression"], pose_rotation=knocked,
+                pose_translation=truth["pose_translation"], focal=float(truth["K"][0, 0]), landmark_offsets=offsets,
+                projected=np.zeros((frames, len(offsets), 2), np.float32))
+    valid = np.ones(frames, bool)
+    valid[10] = False  # a lost frame gets its pose from its neighbours
+    refined = refine_poses(head, "mediapipe", start, greys, valid, truth["K"][:2, 2], 256, settings)
+    before = np.median(_rotation_error_degrees(truth["pose_rotation"], knocked))
+    after = np.median(_rotation_error_degrees(truth["pose_rotation"], refined.pose_rotation))
+    assert after < 0.4 * before, (before, after)
+    assert np.isfinite(refined.pose_rotation).all() and np.isfinite(refined.projected).all()
+    assert refined.projected.shape == (frames, len(offsets), 2)
+
+
+def test_key_frames_spread_over_found_frames():
+    from backend.tracking.photometric import key_frames
+
+    valid = np.ones(1000, bool)
+    valid[[0, 500, 501]] = False
+    keys = key_frames(valid, 120)
+    assert len(keys) == 120 and keys[0] == 1 and keys[-1] == 999
+    assert valid[keys].all() and (np.diff(keys) > 0).all() and np.diff(keys).max() <= 10
+    assert (key_frames(valid[:50], 120) == np.flatnonzero(valid[:50])).all()
 
 
 def test_outputs_are_complete(synthetic):
@@ -89,7 +133,7 @@ def test_progress_events_arrive_in_order(synthetic, tmp_path):
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     started = [e["stage"] for e in events if e["event"] == "stage" and e["status"] == "start"]
-    assert started == ["landmarks", "matte", "fit", "overlay"]
+    assert started == ["landmarks", "matte", "fit", "pose", "overlay"]
     assert events[-1]["event"] == "done" and Path(events[-1]["outputs"]["tracking"]).is_file()
     progress = [e for e in events if e["event"] == "progress" and e["stage"] == "fit"]
     assert progress and progress[-1]["done"] == progress[-1]["total"] == 30  # both solver stages counted

@@ -14,6 +14,7 @@ from ..progress import Progress
 from .crop import Crop, choose_crop
 from .ingest import open_video, read_frames
 from .landmarks import MIN_FACE_PIXELS, Detections, face_size, make_detector
+from .photometric import PhotometricSettings, refine_poses
 from .solver import SolverSettings, camera_matrix, fit_clip
 from .trackfile import Track, write_track
 
@@ -31,6 +32,7 @@ class TrackOptions:
     size: int = 512  # working resolution (square crop)
     overlay: bool = True
     solver: SolverSettings = dataclasses.field(default_factory=SolverSettings)
+    pose_refinement: PhotometricSettings | None = dataclasses.field(default_factory=PhotometricSettings)  # None: landmarks only
 
 
 def track(video: str | Path, out_dir: str | Path, options: TrackOptions = TrackOptions(),
@@ -44,13 +46,17 @@ def track(video: str | Path, out_dir: str | Path, options: TrackOptions = TrackO
     head = load_head(options.head)
     detections, times, indices = detect_all(video, info, options, progress)
     crop = choose_crop(detections.points, detections.found, options.size)
-    masks = matte_all(video, options, crop, detections, progress)
+    masks, greys = matte_all(video, options, crop, detections, progress)
     points = np.where(detections.found[:, None, None], crop.to_crop(detections.points), np.nan).astype(np.float32)
     focal = options.focal
     with progress.stage("fit", total=options.solver.iterations) as step:
         settings = _settings_for(detections.layout, options.solver)
         principal = crop.to_crop(np.array([info.width / 2, info.height / 2]))
         fit = fit_clip(head, detections.layout, points, detections.found, crop.size, principal, focal, settings, step)
+    if options.pose_refinement is not None:
+        with progress.stage("pose", total=options.pose_refinement.rounds) as step:
+            fit = refine_poses(head, detections.layout, fit, greys, detections.found, principal, crop.size,
+                               options.pose_refinement, step)
     track_data = assemble_track(head, video, info, options, crop, detections, points, masks, times, indices, fit, progress)
     track_data.meta["timings"]["total_without_overlay"] = round(time.perf_counter() - started, 3)
     with staged_folder(out_dir) as staging:
@@ -130,25 +136,31 @@ def no_face_message(video: Path, options: TrackOptions) -> str:
     return f"{video}: no face found in any frame. Check that the clip shows a face, well lit and not too small."
 
 
-def matte_all(video: Path, options: TrackOptions, crop: Crop, detections: Detections, progress: Progress) -> np.ndarray:
+def matte_all(video: Path, options: TrackOptions, crop: Crop, detections: Detections, progress: Progress):
+    """Mattes [F, size, size] uint8 and, for pose refinement, the grey crops shrunk to its resolution."""
     import cv2
 
     from .matte import Matter
 
     matter = Matter()
     masks = np.zeros((len(detections.found), crop.size, crop.size), np.uint8)
+    grey_size = (options.pose_refinement or PhotometricSettings()).resolution
+    greys = np.zeros((len(masks), grey_size, grey_size), np.uint8)
     try:
         with progress.stage("matte", total=len(masks)) as step:
             for f, (_, _, frame) in enumerate(read_frames(video, options.start, options.end, options.stride)):
                 if f >= len(masks):
                     break
-                rgb = cv2.cvtColor(crop.apply(frame), cv2.COLOR_BGR2RGB)
+                cropped = crop.apply(frame)
+                rgb = cv2.cvtColor(cropped, cv2.COLOR_BGR2RGB)
+                greys[f] = cv2.resize(cv2.cvtColor(cropped, cv2.COLOR_BGR2GRAY), greys.shape[1:],
+                                      interpolation=cv2.INTER_AREA)
                 face = crop.to_crop(detections.points[f]) if detections.found[f] else None
                 masks[f] = np.round(255 * matter(rgb, face)).astype(np.uint8)
                 step()
     finally:
         matter.close()
-    return masks
+    return masks, greys
 
 
 def _expected_frames(info, options: TrackOptions) -> int:

@@ -20,8 +20,9 @@ from ..headpose import matrix_to_axis_angle
 
 @dataclasses.dataclass
 class SolverSettings:
-    iterations: int = 150
+    iterations: int = 125
     focal_candidates: tuple[float, ...] = (0.9, 1.3, 1.9, 2.8, 4.0)  # x image size, tried before the fit
+    focal_trial_iterations: int = 40  # of the short fit that scores each candidate
     robust_scale_px: float = 1.0  # Charbonnier scale at 256 px
     identity_prior: float = 2e-3
     expression_l1: float = 0.03
@@ -191,7 +192,7 @@ def choose_focal(model, layout, neutral, targets, weights, detected, valid, size
         focal = factor * size
         rotations, translations = solve_pnp(neutral, detected[sample], valid[sample], focal, principal)
         clip = ClipFit(model, layout, rotations, translations, focal, principal, size, settings)
-        clip.optimise(targets[sample], weights[sample], 60, focal_fixed=True)
+        clip.optimise(targets[sample], weights[sample], settings.focal_trial_iterations, focal_fixed=True)
         with torch.no_grad():
             loss = float(clip.loss(targets[sample], weights[sample], focal_fixed=True))
         if loss < best_loss:
