@@ -22,7 +22,7 @@ def test_job_reports_progress_in_order_and_outputs(clip, tmp_path):
                      backend_root=ROOT)
     assert job.finish(timeout=300) == 0, job.error
     stages = [e["stage"] for e in job.events if e["event"] == "stage" and e["status"] == "start"]
-    assert stages == ["landmarks", "matte", "fit", "overlay"]
+    assert stages == ["landmarks", "matte", "fit", "pose", "overlay"]
     assert job.stage == "overlay" and job.fraction == 1.0
     assert Path(job.outputs["tracking"]).is_file()
 

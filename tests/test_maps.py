@@ -93,7 +93,7 @@ def test_red_square_on_the_colour_map_paints_the_cheek_only(baked, tmp_path):
     assert square.sum() > 10
     red, green_blue = after[square, 0].mean(), after[square, 1:3].mean()
     assert red > 0.5 and red > 3 * green_blue, (red, green_blue)  # red dominates where the square lands
-    margin = cv2.dilate(square.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)
+    margin = cv2.dilate(square.astype(np.uint8), np.ones((17, 17), np.uint8)).astype(bool)  # the splats' own extent
     changed = np.abs(_srgb(after) - _srgb(before)).max(-1)
     assert changed[~margin].max() <= 2
 
