@@ -60,6 +60,21 @@ def test_synthetic_fit_reaches_heldout_psnr(tracked, tmp_path):
     assert difference.mean() < 0.012 and worst < 0.2, (float(difference.mean()), worst)
 
 
+def test_padding_counts_in_no_loss():
+    from backend.avatar.clip import Clip
+
+    footage = torch.ones(8, 8, dtype=torch.bool)
+    footage[:, :2] = False
+    clip = Clip(images=torch.zeros(1, 8, 8, 3), masks=torch.ones(1, 8, 8), K=torch.eye(3),
+                vertices=torch.zeros(1, 3, 3), expression=torch.zeros(1, 2), train=[0], heldout=[], footage=footage)
+    rendered, target = torch.rand(2, 1, 8, 8, 3).unbind(0)
+    kept = clip.only_footage(rendered, target)
+    assert torch.equal(kept[:, :, 2:], rendered[:, :, 2:]) and torch.equal(kept[:, :, :2], target[:, :, :2])
+    alpha, matte = torch.rand(2, 1, 4, 4).unbind(0)  # a smaller render, as held-out tracking's
+    kept = clip.only_footage(alpha, matte)
+    assert torch.equal(kept[..., 1:], alpha[..., 1:]) and torch.equal(kept[..., :1], matte[..., :1])
+
+
 def completion_showing_through_the_face(avatar_path, track_dir) -> torch.Tensor:
     """Per face pixel of some training frames, how much the rendered colour changes when the Gaussians
     on never-seen triangles (the completed back of the head, behind the face) are removed."""

@@ -87,6 +87,44 @@ def test_key_frames_spread_over_found_frames():
     assert (key_frames(valid[:50], 120) == np.flatnonzero(valid[:50])).all()
 
 
+def test_snapped_matte_follows_the_frame_edges():
+    from backend.tracking.matte import snap_to_edges
+
+    rng = np.random.default_rng(0)
+    size = 256
+    ys, xs = np.mgrid[:size, :size] + 0.5
+    inside = ((xs - 128) / 80) ** 2 + ((ys - 120) / 96) ** 2 < 1
+    blocks = cv2.resize(rng.integers(60, 255, (16, 16, 3), dtype=np.uint8), (size, size),
+                        interpolation=cv2.INTER_NEAREST)  # a busy backdrop
+    hair = cv2.GaussianBlur(rng.integers(10, 60, (size, size, 3), dtype=np.uint8), (3, 3), 0)
+    frame = np.where(inside[..., None], hair, blocks)
+    # a segmenter's outline: coarse, rounded and a little off
+    coarse = cv2.resize(cv2.resize(inside.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA), (size, size))
+    coarse = np.roll(coarse, (2, -2), axis=(0, 1))
+    snapped = snap_to_edges(frame, coarse)
+    band = np.ones((9, 9), np.uint8)
+    edge = cv2.dilate(inside.astype(np.uint8), band) != cv2.erode(inside.astype(np.uint8), band)
+    outline_error = lambda matte: ((matte > 0.5) ^ inside).mean()  # pixels on the wrong side of the outline
+    assert snapped.dtype == np.float32 and snapped.min() >= 0 and snapped.max() <= 1
+    assert outline_error(snapped) < 0.5 * outline_error(coarse), (outline_error(snapped), outline_error(coarse))
+    assert np.abs(snapped - inside)[~edge].mean() < 0.01
+
+
+def test_snapped_matte_is_closer_to_the_true_silhouette(synthetic):
+    from backend.avatar.clip import read_crops
+    from backend.tracking.crop import Crop
+    from backend.tracking.matte import snap_to_edges
+
+    _, _, truth, result = synthetic
+    frames = read_crops(result, result.size)[::6]
+    raw = result.masks[::6].astype(np.float32) / 255
+    snapped = np.stack([snap_to_edges(frame, matte) for frame, matte in zip(frames, raw)])
+    crop = Crop(**result.meta["crop"])
+    silhouette = np.stack([crop.apply(mask) for mask in truth["masks"][::6]]) > 127
+    outline_error = lambda matte: ((matte > 0.5) ^ silhouette).mean()
+    assert outline_error(snapped) < 0.95 * outline_error(raw), (outline_error(snapped), outline_error(raw))
+
+
 def test_outputs_are_complete(synthetic):
     paths, outputs, truth, result = synthetic
     assert set(outputs) == {"tracking", "summary", "overlay"}
@@ -111,6 +149,15 @@ def test_crop_maps_back_to_the_source(synthetic):
     detected = crop.to_source(result.landmarks_detected[:, 4])  # nose tip, source pixels
     expected = truth["landmarks_mediapipe"][:, list(truth["landmarks_mediapipe_index"]).index(4)]
     assert np.median(np.linalg.norm(detected - expected, axis=1)) < 3.0
+
+
+def test_padding_past_the_source_frame_is_not_footage():
+    from backend.tracking.crop import Crop
+
+    crop = Crop(x0=-50.0, y0=10.0, side=200.0, size=100)  # over a 160 x 180 source frame
+    footage = crop.inside_source(160, 180, 100)  # columns from x = -50, rows past y = 180 are padding
+    assert not footage[:, :25].any() and not footage[85:].any()
+    assert footage[:85, 25:].all()
 
 
 def test_damaged_track_file_is_rejected(synthetic, tmp_path):

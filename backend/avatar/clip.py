@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from ..errors import BackendError
+from ..tracking.crop import Crop
+from ..tracking.matte import snap_to_edges
 from ..tracking.trackfile import Track
 
 HELDOUT_FRACTION = 0.15  # the last 15% of frames are never trained on
@@ -21,12 +23,13 @@ BACKGROUND = (1.0, 1.0, 1.0)  # fixed colour behind the matted frames and the re
 @dataclasses.dataclass
 class Clip:
     images: torch.Tensor  # [F, H, W, 3] linear RGB in [0, 1]
-    masks: torch.Tensor  # [F, H, W] float matte in [0, 1]
+    masks: torch.Tensor  # [F, H, W] float matte in [0, 1], the track's snapped to these frames' edges
     K: torch.Tensor  # [3, 3] intrinsics at this resolution (the viewmat is the identity)
     vertices: torch.Tensor  # [F, V, 3] posed head-model vertices, world space
     expression: torch.Tensor  # [F, E]
     train: list[int]  # tracked frames used for fitting
     heldout: list[int]  # the last HELDOUT_FRACTION of the clip, tracked frames only
+    footage: torch.Tensor  # [H, W] bool: inside the source frame (where the crop runs past it, it is padding)
 
     @property
     def resolution(self) -> int:
@@ -37,6 +40,14 @@ class Clip:
         mask = self.masks[frames][..., None]
         return self.images[frames] * mask + background * (1 - mask)
 
+    def only_footage(self, rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """`rendered` [C, S, S, ...] (any S) with `target`'s values on the padding: no loss or metric
+        counts those pixels (the crop's replicated border is no footage of anything)."""
+        footage = self.footage
+        if rendered.shape[1] != self.resolution:
+            footage = torch.nn.functional.interpolate(footage[None, None].float(), rendered.shape[1:3])[0, 0] > 0.5
+        return torch.where(footage.reshape(*footage.shape, *[1] * (rendered.dim() - 3)), rendered, target)
+
 
 def load_clip(track: Track, head, resolution: int, device: str = "cpu", with_images: bool = True) -> Clip:
     """Read the tracked frames of `track`'s source video at `resolution` and pose the head for each."""
@@ -44,7 +55,12 @@ def load_clip(track: Track, head, resolution: int, device: str = "cpu", with_ima
     K = torch.as_tensor(track.K, dtype=torch.float32).clone()
     K[:2] *= scale
     masks = np.stack([_resize(mask, resolution) for mask in track.masks]).astype(np.float32) / 255
-    images = _read_images(track, resolution) if with_images else np.zeros((*masks.shape, 3), np.float32)
+    if with_images:
+        frames = read_crops(track, resolution)
+        masks = np.stack([snap_to_edges(frame, mask) for frame, mask in zip(frames, masks)])
+        images = srgb8_to_linear(frames)
+    else:
+        images = np.zeros((*masks.shape, 3), np.float32)
     with torch.no_grad():
         head = head.to(device)
         vertices = head(identity=torch.as_tensor(track.identity, device=device),
@@ -53,8 +69,10 @@ def load_clip(track: Track, head, resolution: int, device: str = "cpu", with_ima
                         pose_rotation=torch.as_tensor(track.pose_rotation, device=device),
                         pose_translation=torch.as_tensor(track.pose_translation, device=device)).vertices
     train, heldout = split_frames(track.found)
+    footage = Crop(**track.meta["crop"]).inside_source(*track.meta["source_size"], resolution)
     return Clip(torch.from_numpy(images).to(device), torch.from_numpy(masks).to(device), K.to(device), vertices,
-                torch.as_tensor(track.expression, dtype=torch.float32, device=device), train, heldout)
+                torch.as_tensor(track.expression, dtype=torch.float32, device=device), train, heldout,
+                torch.from_numpy(footage).to(device))
 
 
 def split_frames(found: np.ndarray) -> tuple[list[int], list[int]]:
@@ -80,19 +98,19 @@ def linear_to_srgb(image: torch.Tensor) -> torch.Tensor:
     return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp(min=1e-8) ** (1 / 2.4) - 0.055)
 
 
-def _read_images(track: Track, resolution: int) -> np.ndarray:
-    from ..tracking.crop import Crop
+def read_crops(track: Track, resolution: int) -> np.ndarray:
+    """The tracked frames' crops [F, H, W, 3], sRGB uint8 in RGB order."""
     from ..tracking.ingest import read_frames
 
     crop = Crop(**track.meta["crop"])
     options = track.meta["options"]
     wanted = {int(index): f for f, index in enumerate(track.frame_index)}
-    images = np.zeros((track.num_frames, resolution, resolution, 3), np.float32)
+    images = np.zeros((track.num_frames, resolution, resolution, 3), np.uint8)
     source = Path(track.meta["source"])
     read = 0
     for index, _, frame in read_frames(source, options["start"], options["end"], options["stride"]):
         if index in wanted:
-            images[wanted[index]] = srgb8_to_linear(_resize(crop.apply(frame), resolution)[..., ::-1])
+            images[wanted[index]] = _resize(crop.apply(frame), resolution)[..., ::-1]
             read += 1
     if read < track.num_frames:
         raise BackendError(f"{source} has {read} of the {track.num_frames} tracked frames; it changed since "

@@ -2,9 +2,11 @@
 
 Metrics are computed on sRGB-encoded images (what a viewer sees), both composited over the
 fit's background: PSNR and SSIM inside the matte and over the full frame for the held-out
-frames, and PSNR over the training frames. With a `PerformanceRefinement`, frames are posed with
-its corrections (the training frames' as fitted, the held-out frames' from photometric tracking
-against the finished avatar, refine.track_frames), and the held-out PSNR with the landmark track
+frames, and PSNR over the training frames. "Full frame" is the source frame's part of the crop:
+where the crop runs past the frame's border it holds padding, not footage, and no metric counts
+it. With a `PerformanceRefinement`, frames are posed with its corrections (the training frames'
+as fitted, the held-out frames' from photometric tracking against the finished avatar,
+refine.track_frames), and the held-out PSNR with the landmark track
 alone is reported beside (`*_landmark_track`).
 """
 
@@ -52,20 +54,22 @@ def evaluate(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, out_di
                                                                  clip.resolution, background)[0])
     real = lambda frames: linear_to_srgb(clip.targets(frames, background))
     train_sample = clip.train[:: max(1, len(clip.train) // 10)]
-    metrics = {"train_psnr": psnr(render(train_sample, pose), real(train_sample)),
+    footage = lambda frames: clip.footage.expand(len(frames), -1, -1)
+    metrics = {"train_psnr": psnr(render(train_sample, pose), real(train_sample), footage(train_sample)),
                "gaussians": avatar.num_gaussians, "device": device, "resolution": clip.resolution,
                "train_frames": len(clip.train), "heldout_frames": len(clip.heldout), **extra}
     paths = {"metrics": Path(out_dir) / "metrics.json"}
     if clip.heldout:
-        target, inside = real(clip.heldout), clip.masks[clip.heldout] > MASK_THRESHOLD
+        target, full = real(clip.heldout), footage(clip.heldout)
+        inside = (clip.masks[clip.heldout] > MASK_THRESHOLD) & full
         if refinement is not None:
             tracked = render(clip.heldout, landmark_pose)
             metrics.update(heldout_psnr_masked_landmark_track=psnr(tracked, target, inside),
-                           heldout_psnr_full_landmark_track=psnr(tracked, target))
+                           heldout_psnr_full_landmark_track=psnr(tracked, target, full))
         rendered = render(clip.heldout, pose)
         ssim = ssim_map(rendered, target)
-        metrics.update(heldout_psnr_masked=psnr(rendered, target, inside), heldout_psnr_full=psnr(rendered, target),
-                       heldout_ssim_masked=float(ssim[inside].mean()), heldout_ssim_full=float(ssim.mean()))
+        metrics.update(heldout_psnr_masked=psnr(rendered, target, inside), heldout_psnr_full=psnr(rendered, target, full),
+                       heldout_ssim_masked=float(ssim[inside].mean()), heldout_ssim_full=float(ssim[full].mean()))
         paths["heldout"] = write_side_by_side(Path(out_dir) / "heldout.mp4", target, rendered, fps)
     write_json_atomic(paths["metrics"], {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
     return paths

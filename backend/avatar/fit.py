@@ -6,10 +6,11 @@
 Gaussians go only where the training frames can see the surface (observed.fitted_triangles), so
 none learns to show the face through the back of the head. The loop: one random training frame
 per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM,
-the render's alpha with the matte (L1), plus regularisers on offsets, scales and the expression
-offsets; densification by `SurfaceDensification`; the training frames' tracked pose and codes are
-refined alongside (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten
-atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
+the render's alpha with the matte (L1; neither counts the crop's padding past the source frame),
+plus regularisers on offsets, scales and the expression offsets; densification by
+`SurfaceDensification`; the training frames' tracked pose and codes are refined alongside
+(`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten atomically every
+`checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
 """
 
 from __future__ import annotations
@@ -213,8 +214,9 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
                                torch.eye(4, device=clip.K.device)[None], clip.K[None], clip.resolution,
                                clip.resolution, sh_degree=avatar.sh_degree, background=background[None])
             raster.means2d.retain_grad()
-            loss = (photometric(raster.rgb, clip.targets([frame], background), config.regularisation.ssim_weight)
-                    + config.regularisation.matte_weight * l1(raster.alpha[..., 0], clip.masks[[frame]])
+            target, matte = clip.targets([frame], background), clip.masks[[frame]]
+            loss = (photometric(clip.only_footage(raster.rgb, target), target, config.regularisation.ssim_weight)
+                    + config.regularisation.matte_weight * l1(clip.only_footage(raster.alpha[..., 0], matte), matte)
                     + regularisers(avatar, config))
             if refinement:
                 loss = loss + refinement.penalty(frame, config.refinement)

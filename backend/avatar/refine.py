@@ -119,7 +119,8 @@ def track_frames(avatar, clip, triangles: torch.Tensor, refinement: PerformanceR
                 posed = avatar.pose(vertices, triangles, expression)
                 rgb = rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh, viewmat, K[None],
                                 size, size, sh_degree=avatar.sh_degree, background=background[None]).rgb
-                (photometric(rgb, target, ssim_weight) + refinement.penalty(f, settings)).backward()
+                (photometric(clip.only_footage(rgb, target), target, ssim_weight)
+                 + refinement.penalty(f, settings)).backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             step()

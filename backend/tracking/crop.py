@@ -45,6 +45,13 @@ class Crop:
         return cv2.warpAffine(frame, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
 
+    def inside_source(self, width: int, height: int, resolution: int) -> np.ndarray:
+        """[resolution, resolution] bool: the crop's pixels, at `resolution`, whose centres lie
+        inside the width x height source frame."""
+        centres = (np.arange(resolution) + 0.5) * self.side / resolution
+        xs, ys = self.x0 + centres, self.y0 + centres
+        return ((ys >= 0) & (ys < height))[:, None] & ((xs >= 0) & (xs < width))[None, :]
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
