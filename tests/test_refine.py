@@ -35,3 +35,18 @@ def test_tracking_against_the_avatar_undoes_a_pose_error(synthetic_track, small_
     assert all(torch.equal(before[name], tensor) for name, tensor in saved.gaussians.tensors().items())
     untouched = [f for f in range(len(track.found)) if f not in frames]
     assert refinement.rotation[untouched].abs().max() == 0 and refinement.code.abs().max() == 0
+
+
+def test_corrections_between_tracked_frames_are_interpolated(synthetic_track, head):
+    from backend.avatar.refine import PerformanceRefinement
+    from backend.tracking import read_track
+
+    refinement = PerformanceRefinement(head, read_track(synthetic_track), "cpu")
+    with torch.no_grad():
+        refinement.rotation[[10, 20]] = torch.tensor([[0.0, 0.02, 0.0], [0.0, 0.04, 0.0]])
+        refinement.code[[10, 20], 3] = torch.tensor([0.1, 0.3])
+    refinement.fill_between([10, 20], [8, 10, 15, 18, 20, 25])
+    torch.testing.assert_close(refinement.rotation[[8, 10, 15, 18, 20, 25], 1],
+                               torch.tensor([0.02, 0.02, 0.03, 0.036, 0.04, 0.04]))
+    torch.testing.assert_close(refinement.code[15, 3], torch.tensor(0.2))
+    assert refinement.rotation[[9, 21]].abs().max() == 0 and refinement.translation.abs().max() == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from ..headmodel.lbs import axis_angle_to_matrix
@@ -34,6 +35,7 @@ class RefinementSettings:
 FRAME_TRACKING = RefinementSettings(rotation_rate=3e-3, translation_rate=1e-3, expression_rate=0.0, weight=0.1)
 FRAME_TRACKING_STEPS = 20
 FRAME_TRACKING_RESOLUTION = 128  # pixels: frames are tracked at most this large (pose needs no detail)
+FRAME_TRACKING_KEYS = 60  # at most this many evenly spread frames are tracked; the rest are interpolated
 
 
 class PerformanceRefinement(torch.nn.Module):
@@ -85,6 +87,20 @@ class PerformanceRefinement(torch.nn.Module):
             for correction in (self.rotation, self.translation, self.code):
                 correction[f] = correction[source]
 
+    def fill_between(self, keys: list[int], frames: list[int]) -> None:
+        """Set the corrections of `frames` by linear interpolation, in frame number, between those
+        of `keys` (ascending; outside their span the nearest key's)."""
+        with torch.no_grad():
+            known = torch.as_tensor(keys, dtype=torch.float32, device=self.rotation.device)
+            at = torch.as_tensor(frames, dtype=torch.float32, device=known.device)
+            upper = torch.searchsorted(known, at).clamp(max=len(keys) - 1)
+            lower = (upper - 1).clamp(min=0)
+            span = (known[upper] - known[lower]).clamp(min=1)
+            weight = ((at - known[lower]) / span).clamp(0, 1)[:, None]
+            for correction in (self.rotation, self.translation, self.code):
+                values = correction[keys]
+                correction[frames] = values[lower] * (1 - weight) + values[upper] * weight
+
     def penalty(self, f: int, settings: RefinementSettings) -> torch.Tensor:
         return settings.weight * (self.rotation[f].square().sum() + (100 * self.translation[f]).square().sum()
                                   + self.code[f].square().mean())
@@ -94,9 +110,13 @@ def track_frames(avatar, clip, triangles: torch.Tensor, refinement: PerformanceR
                  ssim_weight: float, settings: RefinementSettings = FRAME_TRACKING,
                  steps: int = FRAME_TRACKING_STEPS, step=lambda: None) -> None:
     """Fit `refinement`'s corrections of `frames` (in clip order) to their images (avatar.Clip) with
-    the avatar frozen. Each frame starts from the previous one's corrections (they change slowly)
-    and gets a fresh Adam, so the other frames' corrections stay as they are."""
+    the avatar frozen. Of a long run of frames only FRAME_TRACKING_KEYS evenly spread ones are
+    tracked, and the others' corrections interpolated between them (they change slowly: a
+    1000-frame clip's 150 held-out frames would otherwise take longer than the fit). Each tracked
+    frame starts from the previous one's corrections and gets a fresh Adam, so the corrections of
+    frames not in `frames` stay as they are."""
     from ..render import rasterize
+    from ..tracking.photometric import key_frames
     from .clip import BACKGROUND
     from .losses import photometric
 
@@ -106,9 +126,10 @@ def track_frames(avatar, clip, triangles: torch.Tensor, refinement: PerformanceR
     K = clip.K.clone()
     K[:2] *= size / clip.resolution
     trainable = [p for p in avatar.parameters() if p.requires_grad]
+    keys = [frames[i] for i in key_frames(np.ones(len(frames), bool), FRAME_TRACKING_KEYS)]
     avatar.requires_grad_(False)
     try:
-        for previous, f in zip([None, *frames], frames):
+        for previous, f in zip([None, *keys], keys):
             if previous is not None:
                 refinement.start_from(previous, f)
             optimizer = refinement.optimizer(settings)
@@ -127,3 +148,4 @@ def track_frames(avatar, clip, triangles: torch.Tensor, refinement: PerformanceR
     finally:
         for parameter in trainable:
             parameter.requires_grad_(True)
+    refinement.fill_between(keys, frames)
