@@ -90,16 +90,12 @@ class PerformanceRefinement(torch.nn.Module):
     def fill_between(self, keys: list[int], frames: list[int]) -> None:
         """Set the corrections of `frames` by linear interpolation, in frame number, between those
         of `keys` (ascending; outside their span the nearest key's)."""
+        from ..tracking.photometric import interpolate_keys
+
         with torch.no_grad():
-            known = torch.as_tensor(keys, dtype=torch.float32, device=self.rotation.device)
-            at = torch.as_tensor(frames, dtype=torch.float32, device=known.device)
-            upper = torch.searchsorted(known, at).clamp(max=len(keys) - 1)
-            lower = (upper - 1).clamp(min=0)
-            span = (known[upper] - known[lower]).clamp(min=1)
-            weight = ((at - known[lower]) / span).clamp(0, 1)[:, None]
             for correction in (self.rotation, self.translation, self.code):
-                values = correction[keys]
-                correction[frames] = values[lower] * (1 - weight) + values[upper] * weight
+                filled = interpolate_keys(frames, keys, correction[keys].cpu().numpy())
+                correction[frames] = torch.as_tensor(filled, dtype=correction.dtype, device=correction.device)
 
     def penalty(self, f: int, settings: RefinementSettings) -> torch.Tensor:
         return settings.weight * (self.rotation[f].square().sum() + (100 * self.translation[f]).square().sum()

@@ -56,6 +56,12 @@ def key_frames(valid: np.ndarray, count: int) -> np.ndarray:
     return found[np.unique(np.linspace(0, len(found) - 1, count).round().astype(int))]
 
 
+def interpolate_keys(frames, keys, values: np.ndarray) -> np.ndarray:
+    """values [K, D] known at the ascending frame numbers `keys` -> [len(frames), D], linear in
+    frame number (outside the keys' span, the nearest key's)."""
+    return np.stack([np.interp(frames, keys, values[:, d]) for d in range(values.shape[1])], -1)
+
+
 def refine_poses(head: HeadModel, layout: str, fit: Fit, greys: np.ndarray, valid: np.ndarray, principal,
                  size: int, settings: PhotometricSettings = PhotometricSettings(), step=None) -> Fit:
     """The landmark fit `fit` with its poses refined against `greys` [F, R, R] uint8, the working
@@ -134,8 +140,7 @@ def _facing(normals, rotation, camera, min_facing: float) -> torch.Tensor:
 def _apply_corrections(head, layout, fit, keys, delta_rotation, delta_translation, pivot, principal) -> Fit:
     """Interpolate the key frames' corrections over all frames and re-project the landmarks."""
     frames = np.arange(len(fit.pose_rotation))
-    dr = np.stack([np.interp(frames, keys, delta_rotation[:, k].numpy()) for k in range(3)], -1)
-    dt = np.stack([np.interp(frames, keys, delta_translation[:, k].numpy()) for k in range(3)], -1)
+    dr, dt = (interpolate_keys(frames, keys, delta.numpy()) for delta in (delta_rotation, delta_translation))
     base_rotation = axis_angle_to_matrix(torch.as_tensor(fit.pose_rotation, dtype=torch.float32))
     rotation = matmul3(axis_angle_to_matrix(torch.as_tensor(dr, dtype=torch.float32)), base_rotation)
     translation = (torch.as_tensor(fit.pose_translation + dt, dtype=torch.float32)
