@@ -272,3 +272,17 @@ def test_real_expressive_clip_jaw_and_blinks(tmp_path):
     for side in ("Left", "Right"):  # both eyes shut at frame 208
         assert code(f"eyeBlink{side}", 208) > 0.5, (side, code(f"eyeBlink{side}", 208))
         assert code(f"eyeBlink{side}", 16) < 0.3
+
+
+def test_given_focal_length_is_kept(synthetic, head):
+    """--focal overrides the estimate: the solver keeps it instead of refining it."""
+    from backend.tracking.solver import SolverSettings, fit_clip
+
+    _, _, truth, result = synthetic
+    given = 1.2 * float(truth["K"][0, 0])
+    fit = fit_clip(head, result.meta["layout"], result.landmarks_detected, result.found, result.meta["size"],
+                   result.K[:2, 2], focal=given, settings=SolverSettings(iterations=12))
+    assert fit.focal == pytest.approx(given, rel=1e-5)
+    estimated = fit_clip(head, result.meta["layout"], result.landmarks_detected, result.found, result.meta["size"],
+                         result.K[:2, 2], focal=None, settings=SolverSettings(iterations=12, focal_trial_iterations=5))
+    assert estimated.focal != pytest.approx(given, rel=1e-3)

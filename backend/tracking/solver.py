@@ -167,14 +167,15 @@ def fit_clip(head: HeadModel, layout: str, detected: np.ndarray, valid: np.ndarr
     weights[np.isin(index, settings.low_weight_landmarks)] = settings.low_weight
     weights = weights[None, :] * torch.as_tensor(valid, dtype=torch.float32)[:, None]
     neutral = model().landmarks[layout][0].numpy()
-    if focal is None:
+    focal_given = focal is not None
+    if not focal_given:
         focal = choose_focal(model, layout, neutral, targets, weights, detected[:, index], valid, size, principal, settings)
     rotations, translations = solve_pnp(neutral, detected[:, index], valid, focal, principal)
     clip = ClipFit(model, layout, rotations, translations, focal, principal, size, settings)
     first = settings.iterations * 2 // 3
-    clip.optimise(targets, weights, first, focal_fixed=False, step=step)
+    clip.optimise(targets, weights, first, focal_fixed=focal_given, step=step)
     clip.move_baseline_to_offsets(valid, settings.baseline_quantile)
-    clip.optimise(targets, weights, settings.iterations - first, focal_fixed=False, step=step)
+    clip.optimise(targets, weights, settings.iterations - first, focal_fixed=focal_given, step=step)
     with torch.no_grad():
         pixels = project(clip.landmarks_camera(), clip.log_focal.exp(), clip.principal)
         rotation = clip.rotation()
