@@ -50,3 +50,32 @@ def test_corrections_between_tracked_frames_are_interpolated(synthetic_track, he
                                torch.tensor([0.02, 0.02, 0.03, 0.036, 0.04, 0.04]))
     torch.testing.assert_close(refinement.code[15, 3], torch.tensor(0.2))
     assert refinement.rotation[[9, 21]].abs().max() == 0 and refinement.translation.abs().max() == 0
+
+
+def test_frame_adam_moves_only_the_frames_it_was_given():
+    """Per-frame corrections, one frame stepped at a time: that frame's row follows plain Adam on
+    it alone, and frames stepped earlier stay where their last step left them (dense Adam would
+    carry them on with their momentum)."""
+    from backend.avatar.refine import FrameAdam
+
+    generator = torch.Generator().manual_seed(0)
+    corrections = torch.nn.Parameter(torch.zeros(6, 3))
+    alone = torch.nn.Parameter(torch.zeros(1, 3))
+    frame_adam, adam = FrameAdam([{"params": [corrections], "lr": 0.01}]), torch.optim.Adam([alone], lr=0.01)
+    targets = torch.randn(6, 3, generator=generator)
+    for visit in range(8):
+        for f in (1, 4):
+            ((corrections[f] - targets[f]) ** 2).sum().backward()
+            frame_adam.step()
+            frame_adam.zero_grad(set_to_none=True)
+        ((alone[0] - targets[4]) ** 2).sum().backward()
+        adam.step()
+        adam.zero_grad(set_to_none=True)
+    assert torch.allclose(corrections[4], alone[0], atol=1e-6)
+    after_visits = corrections.detach().clone()
+    for _ in range(20):  # only frame 4 from now on
+        ((corrections[4] - targets[4]) ** 2).sum().backward()
+        frame_adam.step()
+        frame_adam.zero_grad(set_to_none=True)
+    assert torch.equal(corrections[1], after_visits[1]) and corrections[1].abs().min() > 0
+    assert corrections[[0, 2, 3, 5]].abs().max() == 0

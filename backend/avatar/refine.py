@@ -2,8 +2,9 @@
 
 Landmark tracking leaves a degree or two of head-pose error and some code error per frame; the
 photometric loss sees it. `PerformanceRefinement` learns a small correction per training frame
-(head rotation and translation, expression codes), with its own optimiser, small learning rates
-and an L2 pull back to the track. Held-out frames are never fitted on; once the avatar is fitted,
+(head rotation and translation, expression codes), with its own optimiser (FrameAdam: a frame's
+corrections move only on the steps that train on it), small learning rates and an L2 pull back to
+the track. Held-out frames are never fitted on; once the avatar is fitted,
 `track_frames` tracks them photometrically against it (the avatar frozen, only their corrections
 move), as a photometric tracker would have before the fit.
 Shapes: F tracked frames, E codes, V vertices.
@@ -22,9 +23,9 @@ from ..headmodel.lbs import axis_angle_to_matrix
 @dataclasses.dataclass
 class RefinementSettings:
     enabled: bool = True
-    rotation_rate: float = 1e-3  # radians per Adam step
-    translation_rate: float = 3e-4  # metres per Adam step
-    expression_rate: float = 3e-3
+    rotation_rate: float = 3e-3  # radians per step of a frame (FrameAdam: a frame moves only when it is trained on)
+    translation_rate: float = 1e-3  # metres per step of a frame
+    expression_rate: float = 1e-2
     weight: float = 1.0  # L2 on the corrections, in radians, metres / 10 mm and code units
 
 
@@ -61,7 +62,7 @@ class PerformanceRefinement(torch.nn.Module):
                              if "face" in head.part_names else head.template.mean(0).to(device))
 
     def optimizer(self, settings: RefinementSettings) -> torch.optim.Optimizer:
-        return torch.optim.Adam([{"params": [self.rotation], "lr": settings.rotation_rate},
+        return FrameAdam([{"params": [self.rotation], "lr": settings.rotation_rate},
                                  {"params": [self.translation], "lr": settings.translation_rate},
                                  {"params": [self.code], "lr": settings.expression_rate}])
 
@@ -100,6 +101,41 @@ class PerformanceRefinement(torch.nn.Module):
     def penalty(self, f: int, settings: RefinementSettings) -> torch.Tensor:
         return settings.weight * (self.rotation[f].square().sum() + (100 * self.translation[f]).square().sum()
                                   + self.code[f].square().mean())
+
+
+class FrameAdam(torch.optim.Optimizer):
+    """Adam for per-frame corrections [F, ...] of which each step touches a frame or two: only the
+    rows that got a gradient move, each with its own step count. Dense Adam moves every row on
+    every step by its decaying momentum, so a frame seen once in a hundred steps went on drifting
+    for dozens of steps after each visit, many times further than its learning rate says."""
+
+    def __init__(self, groups, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(groups, {"betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for parameter in group["params"]:
+                if parameter.grad is None:
+                    continue
+                grad = parameter.grad.reshape(len(parameter), -1)
+                rows = grad.ne(0).any(-1).nonzero()[:, 0]
+                if not len(rows):
+                    continue
+                state = self.state[parameter]
+                if not state:
+                    state.update(mean=torch.zeros_like(grad), square=torch.zeros_like(grad),
+                                 count=torch.zeros(len(grad), dtype=grad.dtype, device=grad.device))
+                count = state["count"][rows] + 1
+                mean = beta1 * state["mean"][rows] + (1 - beta1) * grad[rows]
+                square = beta2 * state["square"][rows] + (1 - beta2) * grad[rows].square()
+                state["count"][rows], state["mean"][rows], state["square"][rows] = count, mean, square
+                unbiased_mean = mean / (1 - beta1 ** count)[:, None]
+                unbiased_square = square / (1 - beta2 ** count)[:, None]
+                update = group["lr"] * unbiased_mean / (unbiased_square.sqrt() + group["eps"])
+                parameter.view(len(parameter), -1)[rows] -= update
+        return None
 
 
 def track_frames(avatar, clip, triangles: torch.Tensor, refinement: PerformanceRefinement, frames: list[int],
