@@ -35,7 +35,7 @@ class RefinementSettings:
 # their error against the ground truth grows by half while the pose's shrinks).
 FRAME_TRACKING = RefinementSettings(rotation_rate=3e-3, translation_rate=1e-3, expression_rate=0.0, weight=0.1)
 FRAME_TRACKING_STEPS = 20
-FRAME_TRACKING_RESOLUTION = 128  # pixels: frames are tracked at most this large (pose needs no detail)
+FRAME_TRACKING_RESOLUTION = 256  # pixels: frames are tracked at most this large (128 left the hair outline too coarse to pin the pose)
 FRAME_TRACKING_KEYS = 60  # at most this many evenly spread frames are tracked; the rest are interpolated
 
 
