@@ -63,8 +63,8 @@ class PerformanceRefinement(torch.nn.Module):
 
     def optimizer(self, settings: RefinementSettings) -> torch.optim.Optimizer:
         return FrameAdam([{"params": [self.rotation], "lr": settings.rotation_rate},
-                                 {"params": [self.translation], "lr": settings.translation_rate},
-                                 {"params": [self.code], "lr": settings.expression_rate}])
+                          {"params": [self.translation], "lr": settings.translation_rate},
+                          {"params": [self.code], "lr": settings.expression_rate}])
 
     def frame(self, f: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(posed vertices [V, 3], expression codes [E]) of frame f with its corrections."""
