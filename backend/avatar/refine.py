@@ -29,11 +29,11 @@ class RefinementSettings:
     weight: float = 1.0  # L2 on the corrections, in radians, metres / 10 mm and code units
 
 
-# Tracking frames against a fitted avatar: the head pose only, with larger steps and a looser pull
+# Tracking frames against a fitted avatar: the head pose only, with the fit's steps and a looser pull
 # to the track than while fitting (the avatar no longer moves under it). The codes stay as tracked:
 # freed, they drift from the true expression to paint over the avatar's errors (on synthetic footage
 # their error against the ground truth grows by half while the pose's shrinks).
-FRAME_TRACKING = RefinementSettings(rotation_rate=3e-3, translation_rate=1e-3, expression_rate=0.0, weight=0.1)
+FRAME_TRACKING = dataclasses.replace(RefinementSettings(), expression_rate=0.0, weight=0.1)
 FRAME_TRACKING_STEPS = 20
 FRAME_TRACKING_RESOLUTION = 256  # pixels: frames are tracked at most this large (128 left the hair outline too coarse to pin the pose)
 FRAME_TRACKING_KEYS = 60  # at most this many evenly spread frames are tracked; the rest are interpolated
