@@ -114,16 +114,22 @@ def test_killed_fit_resumes_from_a_valid_checkpoint(tracked, tmp_path):
     checkpoint = tmp_path / "checkpoint.safetensors"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        if checkpoint.is_file() and read_avatar(checkpoint).meta["iteration"] >= 3:
+        if checkpoint.is_file() and read_avatar(checkpoint).meta["iteration"] >= 10:
             break
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = read_avatar(checkpoint).meta["iteration"]  # valid after the kill
-    assert killed_at >= 3
+    killed = read_avatar(checkpoint)  # valid after the kill
+    killed_at = killed.meta["iteration"]
+    assert killed_at >= 10
+    corrected = (killed.state["rotation"] != 0).any(-1)  # the frames trained on keep a pose correction
+    assert corrected.sum() > 3
     outputs = fit(tracked, tmp_path, tiny(iterations=killed_at + 3), resume=True)
     saved = read_avatar(outputs["avatar"])
     assert saved.meta["iterations"] == killed_at + 3
+    resumed = read_avatar(checkpoint).state  # rewritten by the resumed fit
+    kept = (resumed["rotation"][corrected] == killed.state["rotation"][corrected]).all(-1)
+    assert int(kept.sum()) >= int(corrected.sum()) - 3  # at most the 3 frames trained on since have moved
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]  # no temporary files left
 
 

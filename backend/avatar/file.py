@@ -1,7 +1,8 @@
 """The avatar on disk: one safetensors file with JSON metadata, written atomically.
 
 Holds the Gaussians (`GaussianAvatar.tensors()`), the tracked identity [I] the triangles are
-posed with, and metadata: format name and version, head-model id, expression code names, SH
+posed with, optionally training state that a resumed fit needs (arrays named "state.*", e.g. the
+per-frame corrections of refine.PerformanceRefinement), and metadata: format name and version, head-model id, expression code names, SH
 degree, training resolution, and a SHA-256 of the arrays so that a tampered file is refused.
 """
 
@@ -21,6 +22,7 @@ from .model import PARAMETERS, GaussianAvatar
 FORMAT_NAME = "head-avatar-gaussians"
 FORMAT_VERSION = 1
 AVATAR_FILE = "avatar.safetensors"
+STATE_PREFIX = "state."
 
 
 @dataclasses.dataclass
@@ -28,13 +30,17 @@ class SavedAvatar:
     gaussians: GaussianAvatar
     identity: torch.Tensor  # [I] head-model identity coefficients
     meta: dict  # head, expression_names, sh_degree, resolution, plus what the writer added
+    state: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # training state, by name
 
 
 def write_avatar(path: str | Path, gaussians: GaussianAvatar, identity: torch.Tensor, head: str,
-                 expression_names: list[str], resolution: int, **extra) -> Path:
-    """Save atomically; `extra` (JSON-serialisable) goes into the metadata."""
+                 expression_names: list[str], resolution: int, state: dict[str, torch.Tensor] | None = None,
+                 **extra) -> Path:
+    """Save atomically; `state` holds training state arrays, `extra` (JSON-serialisable) goes into the metadata."""
     arrays = {name: value.detach().cpu().numpy().astype(np.int64 if name == "triangle" else np.float32)
               for name, value in gaussians.tensors().items()}
+    arrays.update({STATE_PREFIX + name: value.detach().cpu().numpy().astype(np.float32)
+                   for name, value in (state or {}).items()})
     arrays["identity"] = identity.detach().cpu().numpy().astype(np.float32)
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "head": head,
             "expression_names": list(expression_names), "sh_degree": gaussians.sh_degree,
@@ -62,7 +68,8 @@ def read_avatar(path: str | Path, device: str = "cpu") -> SavedAvatar:
     _check_shapes(path, arrays, meta, refit)
     tensors = {name: torch.from_numpy(value.copy()).to(device) for name, value in arrays.items()}
     identity = tensors.pop("identity")
-    return SavedAvatar(GaussianAvatar(**tensors), identity, meta)
+    state = {name[len(STATE_PREFIX):]: tensors.pop(name) for name in list(tensors) if name.startswith(STATE_PREFIX)}
+    return SavedAvatar(GaussianAvatar(**tensors), identity, meta, state)
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:

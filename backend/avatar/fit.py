@@ -9,8 +9,8 @@ per step, render and matted frame both over a random background colour, compared
 the render's alpha with the matte (L1; neither counts the crop's padding past the source frame),
 plus regularisers on offsets, scales and the expression offsets; densification by
 `SurfaceDensification`; the training frames' tracked pose and codes are refined alongside
-(`refine.PerformanceRefinement`). DIR/checkpoint.safetensors is rewritten atomically every
-`checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
+(`refine.PerformanceRefinement`). DIR/checkpoint.safetensors (the Gaussians and those corrections)
+is rewritten atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
 """
 
 from __future__ import annotations
@@ -102,17 +102,19 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
         progress.warn(f"{int((~track.found).sum())} frames were lost during tracking; they are skipped")
     cosines = view_cosines(clip.vertices[clip.train], head.triangles, clip.K, clip.resolution)
     fitted = torch.as_tensor(fitted_triangles(head, cosines), device=config.device)
-    avatar, done, spent = _start(out_dir / CHECKPOINT_FILE, clip, head, config, resume, fitted)
-    identity = torch.as_tensor(track.identity)
-    save = lambda path, **extra: write_avatar(path, avatar, identity, track.meta["head"], head.expression_names,
-                                              clip.resolution, training_view=training_view(track, clip), **extra)
     refinement = PerformanceRefinement(head, track, config.device) if config.refinement.enabled else None
+    avatar, done, spent = _start(out_dir / CHECKPOINT_FILE, clip, head, config, resume, fitted, refinement)
+    identity = torch.as_tensor(track.identity)
+    save = lambda path, state=None, **extra: write_avatar(path, avatar, identity, track.meta["head"],
+                                                          head.expression_names, clip.resolution, state,
+                                                          training_view=training_view(track, clip), **extra)
     triangles, regions = head.triangles.to(config.device), expression_regions(head)
     train_on = lambda avatar, config, done, spent, checkpoint: train(
         avatar, clip, triangles, regions, refinement, config, progress, done, spent, checkpoint)
     iterations, seconds = train_on(avatar, _share(config, 1 - POLISH_FRACTION if config.complete else 1), done, spent,
-                                   lambda iteration, elapsed: save(out_dir / CHECKPOINT_FILE, iteration=iteration,
-                                                                   seconds=elapsed))
+                                   lambda iteration, elapsed: save(
+                                       out_dir / CHECKPOINT_FILE, refinement.corrections() if refinement else None,
+                                       iteration=iteration, seconds=elapsed))
     if config.complete:
         with progress.stage("complete"):
             avatar = complete_avatar(avatar.cpu(), head, rest_vertices(head, identity), cosines).to(config.device)
@@ -161,15 +163,22 @@ def _track_folder(source: Path, out_dir: Path, config: FitConfig, progress: Prog
     return folder
 
 
-def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool,
-           fitted: torch.Tensor) -> tuple[GaussianAvatar, int, float]:
-    """(avatar, iterations done, seconds spent): from the checkpoint when resuming, else fresh
-    Gaussians on the `fitted` [T] bool triangles."""
+def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool, fitted: torch.Tensor,
+           refinement: PerformanceRefinement | None) -> tuple[GaussianAvatar, int, float]:
+    """(avatar, iterations done, seconds spent): from the checkpoint when resuming (with the training
+    frames' corrections it kept loaded into `refinement`), else fresh Gaussians on the `fitted` [T]
+    bool triangles."""
     if resume and checkpoint.is_file():
         saved = read_avatar(checkpoint, config.device)
         if saved.meta["resolution"] != clip.resolution or saved.meta["sh_degree"] != config.sh_degree:
             raise BackendError(f"{checkpoint} was fitted with another resolution or SH degree; "
                                "resume with the same options, or fit into a new folder.")
+        if refinement is not None and saved.state:
+            try:
+                refinement.load_corrections(saved.state)
+            except ValueError as error:
+                raise BackendError(f"{checkpoint}: {error}; it was fitted from another track. "
+                                   "Resume with the same track, or fit into a new folder.") from None
         return saved.gaussians, int(saved.meta["iteration"]), float(saved.meta["seconds"])
     colours = None if head.vertex_colors is None else head.vertex_colors.to(config.device)
     rest = clip.vertices[clip.train[0]]

@@ -61,6 +61,19 @@ class PerformanceRefinement(torch.nn.Module):
         self.register_buffer("pivot", head.template[head.part_mask("face")].mean(0).to(device)
                              if "face" in head.part_names else head.template.mean(0).to(device))
 
+    def corrections(self) -> dict[str, torch.Tensor]:
+        """The per-frame corrections by name (what a checkpoint keeps)."""
+        return {"rotation": self.rotation, "translation": self.translation, "code": self.code}
+
+    def load_corrections(self, saved: dict[str, torch.Tensor]) -> None:
+        """Take the corrections of a checkpoint; ValueError when they belong to another track."""
+        for name, correction in self.corrections().items():
+            if name not in saved or saved[name].shape != correction.shape:
+                raise ValueError(f"the saved {name} corrections do not match this track's frames and codes")
+        with torch.no_grad():
+            for name, correction in self.corrections().items():
+                correction.copy_(saved[name])
+
     def optimizer(self, settings: RefinementSettings) -> torch.optim.Optimizer:
         return FrameAdam([{"params": [self.rotation], "lr": settings.rotation_rate},
                           {"params": [self.translation], "lr": settings.translation_rate},
