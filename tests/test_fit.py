@@ -133,6 +133,17 @@ def test_killed_fit_resumes_from_a_valid_checkpoint(tracked, tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]  # no temporary files left
 
 
+def test_resume_from_another_tracks_checkpoint_is_refused(tracked, tmp_path):
+    fit(tracked, tmp_path, tiny())
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    saved = read_avatar(checkpoint)
+    other = {name: value[:-1] for name, value in saved.state.items()}  # a track one frame shorter
+    write_avatar(checkpoint, saved.gaussians, saved.identity, saved.meta["head"], saved.meta["expression_names"],
+                 saved.meta["resolution"], other, iteration=saved.meta["iteration"], seconds=saved.meta["seconds"])
+    with pytest.raises(BackendError, match="another track"):
+        fit(tracked, tmp_path, tiny(iterations=10), resume=True)
+
+
 def test_lost_frames_are_skipped(tracked, tmp_path):
     lossy = read_track(tracked)
     lossy.found[[2, 5, 58]] = False

@@ -1,9 +1,10 @@
 """The avatar on disk: one safetensors file with JSON metadata, written atomically.
 
 Holds the Gaussians (`GaussianAvatar.tensors()`), the tracked identity [I] the triangles are
-posed with, optionally training state that a resumed fit needs (arrays named "state.*", e.g. the
-per-frame corrections of refine.PerformanceRefinement), and metadata: format name and version, head-model id, expression code names, SH
-degree, training resolution, and a SHA-256 of the arrays so that a tampered file is refused.
+posed with, in a checkpoint the training state a resumed fit needs (arrays named "state.*": the
+per-frame corrections of refine.PerformanceRefinement), and metadata: format name and version,
+head-model id, expression code names, SH degree, training resolution, and a SHA-256 of the arrays
+so that a tampered file is refused.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class SavedAvatar:
 def write_avatar(path: str | Path, gaussians: GaussianAvatar, identity: torch.Tensor, head: str,
                  expression_names: list[str], resolution: int, state: dict[str, torch.Tensor] | None = None,
                  **extra) -> Path:
-    """Save atomically; `state` holds training state arrays, `extra` (JSON-serialisable) goes into the metadata."""
+    """Save atomically; `state`: training state arrays by name; `extra` (JSON-serialisable) goes into the metadata."""
     arrays = {name: value.detach().cpu().numpy().astype(np.int64 if name == "triangle" else np.float32)
               for name, value in gaussians.tensors().items()}
     arrays.update({STATE_PREFIX + name: value.detach().cpu().numpy().astype(np.float32)
