@@ -40,15 +40,13 @@ def run_demo(out: Path) -> None:
 
 
 def _compare_with_truth(result, groundtruth: Path) -> None:
-    import numpy as np
-    from scipy.spatial.transform import Rotation
-
     from .fileio import load_tensors
+    from .tracking.accuracy import track_accuracy
 
     truth, _ = load_tensors(groundtruth, "ground truth")
-    error = Rotation.from_rotvec(truth["pose_rotation"]).inv() * Rotation.from_rotvec(result.pose_rotation)
-    print(f"track vs ground truth: median head rotation error {np.degrees(np.median(error.magnitude())):.2f} deg, "
-          f"mean expression error {np.abs(result.expression - truth['expression']).mean():.3f}, "
+    accuracy = track_accuracy(truth, result.pose_rotation, result.expression, result.meta["focal"])
+    print(f"track vs ground truth: median head rotation error {accuracy['rotation_median_deg']:.2f} deg "
+          f"(yaw/pitch/roll bias {accuracy['ypr_bias_deg']}), mean expression error {accuracy['expression_error']:.3f}, "
           f"median landmark error {result.meta['landmark_error']['median_working_px']:.2f} px")
 
 

@@ -13,6 +13,7 @@ from scipy.spatial.transform import Rotation
 from backend.errors import BackendError
 from backend.fileio import load_tensors
 from backend.tracking import TrackOptions, read_track, track
+from backend.tracking.accuracy import rotation_errors
 
 from conftest import SHARED
 
@@ -32,7 +33,7 @@ def synthetic(tmp_path_factory):
 
 def test_synthetic_track_matches_ground_truth(synthetic):
     _, _, truth, result = synthetic
-    rotation_error = np.median(_rotation_error_degrees(truth["pose_rotation"], result.pose_rotation))
+    rotation_error = np.median(rotation_errors(truth["pose_rotation"], result.pose_rotation))
     expression_error = np.abs(result.expression - truth["expression"]).mean()
     # Measured: 2.0 degrees (3.2 from landmarks alone, before pose refinement), 0.036 and 0.7 px;
     # the targets are 1 degree, 0.05 and 1 px.
@@ -43,9 +44,6 @@ def test_synthetic_track_matches_ground_truth(synthetic):
     assert np.corrcoef(result.expression[:, jaw], truth["expression"][:, jaw])[0, 1] > 0.8
 
 
-def _rotation_error_degrees(truth_rotations, rotations) -> np.ndarray:
-    error = Rotation.from_rotvec(truth_rotations).inv() * Rotation.from_rotvec(rotations)
-    return np.degrees(error.magnitude())
 
 
 def test_pose_refinement_undoes_a_varying_pose_error(synthetic, head):
@@ -69,8 +67,8 @@ def test_pose_refinement_undoes_a_varying_pose_error(synthetic, head):
     valid = np.ones(frames, bool)
     valid[10] = False  # a lost frame gets its pose from its neighbours
     refined = refine_poses(head, "mediapipe", start, greys, valid, truth["K"][:2, 2], 256, settings)
-    before = np.median(_rotation_error_degrees(truth["pose_rotation"], knocked))
-    after = np.median(_rotation_error_degrees(truth["pose_rotation"], refined.pose_rotation))
+    before = np.median(rotation_errors(truth["pose_rotation"], knocked))
+    after = np.median(rotation_errors(truth["pose_rotation"], refined.pose_rotation))
     assert after < 0.4 * before, (before, after)
     assert np.isfinite(refined.pose_rotation).all() and np.isfinite(refined.projected).all()
     assert refined.projected.shape == (frames, len(offsets), 2)
