@@ -5,8 +5,9 @@ The rig reproduces the backend's head-model forward exactly: shape keys are the 
 rest mesh plus each code's offsets; vertex groups hold the LBS weights (a "root" group takes the
 remainder, because Blender normalises weights per vertex); the jaw and eye bones are driven from
 the shape-key values by the head model's per-code rotations, in axis-angle like the backend; the
-head pose is the armature object's transform. The render engine poses the Gaussians on the
-evaluated mesh, so any deformation an animator adds moves them too.
+armature object's transform is the body's pose and the head turns on the neck bone, as the backend
+poses the avatar (HeadModel.on_neck; avatars fitted before it turn the whole armature). The render
+engine poses the Gaussians on the evaluated mesh, so any deformation an animator adds moves them too.
 """
 
 import numpy as np
@@ -19,6 +20,8 @@ from .backend_link import backend_module
 
 ROOT_BONE = "root"
 BONE_LENGTH = 0.02  # metres; only for display
+BODY_ROTATION = "head_avatar_body_rotation"  # armature property: the avatar's body rotation (AvatarRig.body_rotation)
+NECK_BONE = "neck"
 SPLAT_PARAMETERS = ("offset", "rotation", "log_scale", "opacity")  # point attributes besides sh_* and offset_<code>
 
 
@@ -29,6 +32,8 @@ def bake_avatar(context, avatar_path: str, tracking_dir: str | None = None):
     collection = bpy.data.collections.new("Head Avatar")
     context.scene.collection.children.link(collection)
     armature = _armature(context, collection, rig)
+    if rig.body_rotation is not None:
+        armature[BODY_ROTATION] = rig.body_rotation.tolist()
     mesh = _head_mesh(collection, rig, armature)
     _drive_joints(armature, mesh, rig)
     _splats(collection, rig, mesh)
@@ -200,10 +205,12 @@ def keyframe_performance(armature, mesh, performance, action_name: str | None = 
             _set_keys(key_curves.fcurves.new(f'key_blocks["{block.name}"].value'), frames,
                       performance.expression[:, codes[block.name]])
     rig_curves = _channelbag(armature, f"{action_name or 'Head Avatar'} Pose", "OBJECT")
-    rotation = backend_module("headpose").axis_angle_to_matrix(performance.pose_rotation)
-    translation = performance.pose_translation
-    matrices = [convert.head_object_matrix(r, t) for r, t in
-                zip(rotation, translation if translation is not None else np.zeros((len(frames), 3)))]
+    pose_rotation, translation = performance.pose_rotation, performance.pose_translation
+    placed = translation if translation is not None else np.zeros((len(frames), 3))
+    if armature.get(BODY_ROTATION) is not None and NECK_BONE in armature.pose.bones:
+        pose_rotation, placed = _turn_on_neck(armature, rig_curves, frames, pose_rotation, placed)
+    rotation = backend_module("headpose").axis_angle_to_matrix(pose_rotation)
+    matrices = [convert.head_object_matrix(r, t) for r, t in zip(rotation, placed)]
     armature.rotation_mode = "XYZ"
     eulers, previous = [], None
     for matrix in matrices:
@@ -213,6 +220,22 @@ def keyframe_performance(armature, mesh, performance, action_name: str | None = 
         _set_keys(rig_curves.fcurves.new("rotation_euler", index=axis), frames, [e[axis] for e in eulers])
         if translation is not None:
             _set_keys(rig_curves.fcurves.new("location", index=axis), frames, [m[axis, 3] for m in matrices])
+
+
+def _turn_on_neck(armature, rig_curves, frames, pose_rotation, translation):
+    """Key the neck bone's turn for head poses; returns the body's pose (rotation [F, 3] axis-angle,
+    translation [F, 3]) for the armature object, as the backend poses the avatar (HeadModel.on_neck)."""
+    body = np.asarray(armature[BODY_ROTATION], np.float64)
+    bone = armature.data.bones[NECK_BONE]
+    turns, body_translation = backend_module("avatar.host").neck_pose(
+        pose_rotation, translation, body, convert.object_to_model(np.array(bone.head_local)))
+    local = convert.bone_rotation(turns, np.array(bone.matrix_local.to_3x3()))  # [F, 3] rotation vectors
+    channels = np.concatenate([np.linalg.norm(local, axis=1, keepdims=True), local], 1)  # Blender's angle, axis
+    armature.pose.bones[NECK_BONE].rotation_mode = "AXIS_ANGLE"
+    for channel in range(4):
+        _set_keys(rig_curves.fcurves.new(f'pose.bones["{NECK_BONE}"].rotation_axis_angle', index=channel), frames,
+                  channels[:, channel])
+    return np.tile(body, (len(frames), 1)), body_translation
 
 
 def _mathutils_matrix(matrix):

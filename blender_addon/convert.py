@@ -44,6 +44,11 @@ def model_to_object(points: np.ndarray) -> np.ndarray:
     return np.asarray(points) @ np.asarray(MODEL_TO_OBJECT).T
 
 
+def object_to_model(points: np.ndarray) -> np.ndarray:
+    """The inverse of `model_to_object`."""
+    return np.asarray(points) @ np.asarray(MODEL_TO_OBJECT)
+
+
 def head_object_matrix(pose_rotation: np.ndarray, pose_translation: np.ndarray) -> np.ndarray:
     """The head object's world matrix [4, 4] for a backend head pose (rotation [3, 3], translation [3]):
     object -> model -> tracking camera (backend world) -> Blender world."""

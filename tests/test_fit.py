@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,7 +67,8 @@ def test_padding_counts_in_no_loss():
     footage = torch.ones(8, 8, dtype=torch.bool)
     footage[:, :2] = False
     clip = Clip(images=torch.zeros(1, 8, 8, 3), masks=torch.ones(1, 8, 8), K=torch.eye(3),
-                vertices=torch.zeros(1, 3, 3), expression=torch.zeros(1, 2), train=[0], heldout=[], footage=footage)
+                vertices=torch.zeros(1, 3, 3), expression=torch.zeros(1, 2), train=[0], heldout=[], footage=footage,
+                body_rotation=np.zeros(3))
     rendered, target = torch.rand(2, 1, 8, 8, 3).unbind(0)
     kept = clip.only_footage(rendered, target)
     assert torch.equal(kept[:, :, 2:], rendered[:, :, 2:]) and torch.equal(kept[:, :, :2], target[:, :, :2])
@@ -79,7 +81,6 @@ def completion_showing_through_the_face(avatar_path, track_dir) -> torch.Tensor:
     """Per face pixel of some training frames, how much the rendered colour changes when the Gaussians
     on never-seen triangles (the completed back of the head, behind the face) are removed."""
     import cv2
-    import numpy as np
 
     from backend.avatar.clip import BACKGROUND, load_clip
     from backend.avatar.complete import select

@@ -146,6 +146,35 @@ def test_gradcheck_at_the_identity_rotation(head):
     assert torch.autograd.gradcheck(axis_angle_to_matrix, (zero,))
 
 
+def test_matrix_to_axis_angle_inverts_rodrigues_with_exact_gradients():
+    from backend.headmodel.lbs import axis_angle_to_matrix, matrix_to_axis_angle
+
+    g = torch.Generator().manual_seed(3)
+    rotations = torch.cat([torch.zeros(1, 3), 1e-7 * torch.randn(2, 3, generator=g), 1.2 * torch.randn(5, 3, generator=g)])
+    torch.testing.assert_close(matrix_to_axis_angle(axis_angle_to_matrix(rotations.double())), rotations.double())
+    near_identity = (1e-3 * torch.randn(2, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda r: matrix_to_axis_angle(axis_angle_to_matrix(r)), (near_identity,))
+
+
+def test_head_turns_on_the_neck_and_the_body_keeps_its_rotation(head):
+    """on_neck: what the neck carries lands where the plain pose puts it; what it does not carry
+    keeps the body's rotation whatever the head does (only the body's translation follows the head)."""
+    g = torch.Generator().manual_seed(4)
+    identity = 0.5 * torch.randn(head.num_identity, generator=g)
+    rotations = torch.tensor([[0.05, 0.3, -0.1], [-0.2, -0.25, 0.15]]) + torch.tensor([3.1, 0.0, 0.0])
+    translations = torch.tensor([[0.01, 0.02, 0.6], [-0.02, 0.0, 0.65]])
+    body = torch.tensor([3.0, 0.05, 0.0])
+    plain = head(identity=identity, pose_rotation=rotations, pose_translation=translations).vertices
+    posed = head.on_neck(identity, rotations, translations, body)
+    turned = head(identity=identity, **posed).vertices
+    carried, still = head.skin_weights.sum(1) > 1 - 1e-6, head.skin_weights.sum(1) < 1e-6
+    assert carried.sum() > 1000 and still.sum() > 100
+    torch.testing.assert_close(turned[:, carried], plain[:, carried], rtol=0, atol=2e-6)
+    body_frame = turned[:, still] - posed["pose_translation"][:, None]
+    torch.testing.assert_close(body_frame[0], body_frame[1], rtol=0, atol=2e-6)
+    assert (plain[0, still] - plain[1, still] - (translations[0] - translations[1])).norm(dim=-1).max() > 0.02
+
+
 # ---------------------------------------------------------------- the built-in head
 
 

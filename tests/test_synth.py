@@ -138,9 +138,10 @@ def test_ground_truth_reproduces_the_landmarks(clip):
 
     _, truth, metadata = clip
     head = load_head(metadata["head"])
-    names = ("identity", "expression", "joint_rotations", "pose_rotation", "pose_translation")
+    from backend.synth.footage import forward_inputs
+
     with torch.no_grad():
-        out = head.forward(**{name: torch.from_numpy(truth[name]) for name in names})
+        out = head.forward(**forward_inputs(head, truth))
     np.testing.assert_allclose(project(out.landmarks["ibug68"].numpy(), truth["K"]), truth["landmarks_ibug68"],
                                atol=1e-3)
 

@@ -27,7 +27,7 @@ from backend.fileio import load_tensors, write_json_atomic  # noqa: E402
 from backend.headmodel import landmark_layouts as mp  # noqa: E402
 from backend.headmodel import load_head  # noqa: E402
 from backend.synth import synthesize  # noqa: E402
-from backend.synth.footage import FORWARD_INPUTS  # noqa: E402
+from backend.synth.footage import forward_inputs  # noqa: E402
 from backend.tracking.ingest import read_frames  # noqa: E402
 from backend.tracking.landmarks import MediapipeMesh  # noqa: E402
 
@@ -45,7 +45,7 @@ def clips(head, seeds=(101, 202, 303), frames=80, size=512):
             paths = synthesize(Path(folder), frames=frames, size=size, seed=seed)
             truth, _ = load_tensors(paths["groundtruth"], "ground truth")
             with torch.no_grad():
-                posed = head(**{k: torch.from_numpy(truth[k]) for k in FORWARD_INPUTS}).vertices.numpy()
+                posed = head(**forward_inputs(head, truth)).vertices.numpy()
             cam = posed @ truth["viewmat"][:3, :3].T + truth["viewmat"][:3, 3]
             pixels = cam[..., :2] / cam[..., 2:] * np.diag(truth["K"])[:2] + truth["K"][:2, 2]
             mesh = MediapipeMesh()

@@ -30,6 +30,7 @@ class Clip:
     train: list[int]  # tracked frames used for fitting
     heldout: list[int]  # the last HELDOUT_FRACTION of the clip, tracked frames only
     footage: torch.Tensor  # [H, W] bool: inside the source frame (where the crop runs past it, it is padding)
+    body_rotation: np.ndarray  # [3] axis-angle the body keeps while the head turns on the neck (see body_rotation())
 
     @property
     def resolution(self) -> int:
@@ -61,18 +62,27 @@ def load_clip(track: Track, head, resolution: int, device: str = "cpu", with_ima
         images = srgb8_to_linear(frames)
     else:
         images = np.zeros((*masks.shape, 3), np.float32)
+    train, heldout = split_frames(track.found)
+    body = body_rotation(track)
     with torch.no_grad():
         head = head.to(device)
+        posed = head.on_neck(track.identity, track.pose_rotation, track.pose_translation, body, track.joint_rotations)
         vertices = head(identity=torch.as_tensor(track.identity, device=device),
-                        expression=torch.as_tensor(track.expression, device=device),
-                        joint_rotations=torch.as_tensor(track.joint_rotations, device=device),
-                        pose_rotation=torch.as_tensor(track.pose_rotation, device=device),
-                        pose_translation=torch.as_tensor(track.pose_translation, device=device)).vertices
-    train, heldout = split_frames(track.found)
+                        expression=torch.as_tensor(track.expression, device=device), **posed).vertices
     footage = Crop(**track.meta["crop"]).inside_source(*track.meta["source_size"], resolution)
     return Clip(torch.from_numpy(images).to(device), torch.from_numpy(masks).to(device), K.to(device), vertices,
                 torch.as_tensor(track.expression, dtype=torch.float32, device=device), train, heldout,
-                torch.from_numpy(footage).to(device))
+                torch.from_numpy(footage).to(device), body)
+
+
+def body_rotation(track: Track) -> np.ndarray:
+    """[3] axis-angle, model -> camera: the training frames' mean head rotation. Posed for fitting and
+    rendering, the head turns on its neck and the body keeps this rotation (HeadModel.on_neck): the
+    neck and shoulders in the footage barely turn with the head."""
+    from scipy.spatial.transform import Rotation
+
+    train, _ = split_frames(track.found)
+    return Rotation.from_rotvec(np.asarray(track.pose_rotation, np.float64)[train]).mean().as_rotvec()
 
 
 def split_frames(found: np.ndarray) -> tuple[list[int], list[int]]:

@@ -143,11 +143,12 @@ def _share(config: FitConfig, fraction: float) -> FitConfig:
 
 
 def training_view(track, clip: Clip) -> dict:
-    """What renders of performances without a camera or head position (a Live Link Face CSV) use:
-    the training camera K [3, 3] at the avatar's resolution, the mean head position [3] over the
-    training frames (metres, camera frame) and the clip's frame rate."""
+    """What renders of performances use: the rotation the body keeps while the head turns on the neck
+    (clip.body_rotation, axis-angle [3]) and, for performances without a camera or head position (a
+    Live Link Face CSV), the training camera K [3, 3] at the avatar's resolution, the mean head
+    position [3] over the training frames (metres, camera frame) and the clip's frame rate."""
     return {"K": clip.K.cpu().tolist(), "head_position": track.pose_translation[clip.train].mean(0).tolist(),
-            "fps": float(track.meta.get("source_fps", track.meta["fps"]))}
+            "fps": float(track.meta.get("source_fps", track.meta["fps"])), "body_rotation": clip.body_rotation.tolist()}
 
 
 def _track_folder(source: Path, out_dir: Path, config: FitConfig, progress: Progress) -> Path:

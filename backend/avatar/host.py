@@ -39,6 +39,7 @@ class AvatarRig:
     rest_sizes: np.ndarray  # [N] their largest scale there (for display)
     sh_degree: int
     resolution: int  # training resolution
+    body_rotation: np.ndarray | None  # [3] axis-angle the body keeps while the head turns on the neck (None: older avatars)
 
 
 def avatar_rig(avatar_path: str | Path) -> AvatarRig:
@@ -60,7 +61,26 @@ def avatar_rig(avatar_path: str | Path) -> AvatarRig:
         skin_weights=head.skin_weights.numpy(), expression_joint_rotations=head.expression_joint_rotations.numpy(),
         gaussians={name: value.detach().numpy() for name, value in saved.gaussians.tensors().items()},
         rest_means=rest.means.numpy(), rest_sizes=rest.scales.max(1).values.numpy(),
-        sh_degree=saved.gaussians.sh_degree, resolution=int(saved.meta["resolution"]))
+        sh_degree=saved.gaussians.sh_degree, resolution=int(saved.meta["resolution"]),
+        body_rotation=_body_rotation(saved.meta))
+
+
+def _body_rotation(meta: dict) -> np.ndarray | None:
+    body = meta.get("training_view", {}).get("body_rotation")
+    return None if body is None else np.array(body, np.float64)
+
+
+def neck_pose(pose_rotation: np.ndarray, pose_translation: np.ndarray, body_rotation: np.ndarray,
+              neck: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Head poses ([F, 3] axis-angle, [F, 3] metres) as the neck joint's turn ([F, 3] axis-angle, head-model
+    space) and the body's translation [F, 3], the body keeping `body_rotation` [3] with the neck joint at
+    `neck` [3] (model space): HeadModel.on_neck for hosts that pose their own rig."""
+    from ..headmodel.lbs import axis_angle_to_matrix, matrix_to_axis_angle, turn_on_joint
+
+    as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32))
+    turn, translation = turn_on_joint(axis_angle_to_matrix(as_tensor(pose_rotation)), as_tensor(pose_translation),
+                                      axis_angle_to_matrix(as_tensor(body_rotation)), as_tensor(neck))
+    return matrix_to_axis_angle(turn).numpy(), translation.numpy()
 
 
 def gaussians_from_arrays(arrays: dict[str, np.ndarray]) -> GaussianAvatar:

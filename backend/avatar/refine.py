@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..headmodel.lbs import axis_angle_to_matrix
+from .clip import body_rotation
 
 
 @dataclasses.dataclass
@@ -52,6 +53,7 @@ class PerformanceRefinement(torch.nn.Module):
         self.register_buffer("pose_rotation", as_tensor(track.pose_rotation))
         self.register_buffer("pose_matrix", axis_angle_to_matrix(self.pose_rotation))  # [F, 3, 3]
         self.register_buffer("pose_translation", as_tensor(track.pose_translation))
+        self.register_buffer("body_rotation", as_tensor(body_rotation(track)))
         F, E = self.expression.shape
         self.rotation = torch.nn.Parameter(torch.zeros(F, 3, device=device))
         self.translation = torch.nn.Parameter(torch.zeros(F, 3, device=device))
@@ -84,10 +86,10 @@ class PerformanceRefinement(torch.nn.Module):
         expression = (self.expression[f] + self.code[f]).clamp(0, 1)
         rotation = self.pose_rotation[f] + self.rotation[f]
         turned = self.pose_matrix[f] - axis_angle_to_matrix(rotation)
-        out = self.head(identity=self.identity, expression=expression[None],
-                        joint_rotations=self.joint_rotations[f:f + 1], pose_rotation=rotation[None],
-                        pose_translation=(self.pose_translation[f] + self.translation[f] + turned @ self.pivot)[None])
-        return out.vertices[0], expression
+        translation = self.pose_translation[f] + self.translation[f] + turned @ self.pivot
+        posed = self.head.on_neck(self.identity, rotation[None], translation[None], self.body_rotation,
+                                  self.joint_rotations[f:f + 1])
+        return self.head(identity=self.identity, expression=expression[None], **posed).vertices[0], expression
 
     def frames(self, frames: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """(posed vertices [C, V, 3], codes [C, E]) of `frames` with their corrections, no gradients."""

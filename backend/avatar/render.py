@@ -39,6 +39,7 @@ class Stage:
     K: np.ndarray | None  # [3, 3] pixels at `resolution`; None: unknown (an avatar from before training_view)
     resolution: int
     head_position: np.ndarray | None  # [3] metres: where a performance without translation puts the head
+    body_rotation: np.ndarray | None  # [3] axis-angle the body keeps as the head turns (None: turns with it)
     device: str
 
 
@@ -55,7 +56,8 @@ def load_stage(avatar_path: str | Path, device: str = "cpu", track=None) -> Stag
     else:
         K = None if view is None else np.array(view["K"], np.float64)
     position = None if view is None else np.array(view["head_position"], np.float64)
-    return Stage(saved, load_head(saved.meta["head"]).to(device), K, resolution, position, device)
+    body = None if view is None or "body_rotation" not in view else np.array(view["body_rotation"], np.float64)
+    return Stage(saved, load_head(saved.meta["head"]).to(device), K, resolution, position, body, device)
 
 
 def posed_mesh(stage: Stage, performance, row: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -70,8 +72,10 @@ def posed_mesh(stage: Stage, performance, row: int) -> tuple[torch.Tensor, np.nd
         raise BackendError(f"the performance has no head position and the avatar does not know its own. {REFIT}")
     as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=stage.device)
     with torch.no_grad():
-        out = stage.head(identity=stage.saved.identity, expression=as_tensor(codes),
-                         pose_rotation=as_tensor(single.pose_rotation), pose_translation=as_tensor(translation))
+        posed = {"pose_rotation": as_tensor(single.pose_rotation), "pose_translation": as_tensor(translation)}
+        if stage.body_rotation is not None:
+            posed = stage.head.on_neck(stage.saved.identity, *posed.values(), stage.body_rotation)
+        out = stage.head(identity=stage.saved.identity, expression=as_tensor(codes), **posed)
     return out.vertices[0], codes[0]
 
 

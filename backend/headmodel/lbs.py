@@ -32,6 +32,27 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     return eye + sin_term[..., None] * skew + cos_term[..., None] * skew_squared
 
 
+def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+    """The inverse of `axis_angle_to_matrix` for rotations below half a turn: [..., 3, 3] -> [..., 3],
+    smooth at the identity (where the axis is undefined)."""
+    vee = torch.stack([matrix[..., 2, 1] - matrix[..., 1, 2], matrix[..., 0, 2] - matrix[..., 2, 0],
+                       matrix[..., 1, 0] - matrix[..., 0, 1]], -1) / 2  # sin(angle) * axis
+    sine = vee.norm(dim=-1, keepdim=True)
+    cosine = (matrix.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True) - 1) / 2
+    angle = torch.atan2(sine, cosine)
+    small = sine < 1e-6
+    return vee * torch.where(small, 1 + angle * angle / 6, angle / torch.where(small, torch.ones_like(sine), sine))
+
+
+def turn_on_joint(rotation: torch.Tensor, translation: torch.Tensor, body_rotation: torch.Tensor,
+                  joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A rigid pose x -> rotation x + translation ([F, 3, 3], [F, 3]) split into a body pose that keeps
+    `body_rotation` [3, 3] and a turn about `joint` [3] (model space): returns (turn [F, 3, 3], body
+    translation [F, 3]) with body_rotation (turn (x - joint) + joint) + body translation equal to the pose."""
+    turn = matmul3(body_rotation.T.expand_as(rotation), rotation)
+    return turn, translation + ((rotation - body_rotation) * joint).sum(-1)
+
+
 def matmul3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a [..., 3, 3] @ b [..., 3, k] as broadcast multiply-sum: CPU batched matmul is slow on
     millions of tiny matrices."""

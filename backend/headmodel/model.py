@@ -97,6 +97,29 @@ class HeadModel(torch.nn.Module):
         ids = [self.part_names.index(p) for p in parts]
         return torch.isin(self.vertex_parts, torch.tensor(ids, device=self.vertex_parts.device))
 
+    def on_neck(self, identity, pose_rotation, pose_translation, body_rotation, joint_rotations=None) -> dict:
+        """Forward arguments that pose the head as `pose_rotation` [F, 3] and `pose_translation` [F, 3]
+        do, turning it on the neck joint while the body (what the neck does not carry) keeps
+        `body_rotation` [3] (axis-angle, model -> camera): a turning head does not swing the shoulders.
+        Vertices the neck carries whole land exactly where the plain pose puts them. Heads without
+        a "neck" joint get the plain pose."""
+        as_tensor = lambda a: torch.as_tensor(a, dtype=self.template.dtype, device=self.template.device)
+        pose_rotation, pose_translation = as_tensor(pose_rotation), as_tensor(pose_translation)
+        F = len(pose_rotation)
+        joint_rotations = (torch.zeros(F, self.num_joints, 3, dtype=pose_rotation.dtype, device=pose_rotation.device)
+                           if joint_rotations is None else as_tensor(joint_rotations).expand(F, -1, -1))
+        if "neck" not in self.joint_names:
+            return {"joint_rotations": joint_rotations, "pose_rotation": pose_rotation, "pose_translation": pose_translation}
+        neck = self.joint_names.index("neck")
+        joint = (self.joints + lbs.blend_shapes(as_tensor(identity).reshape(1, -1), self.joint_identity_directions))[0, neck]
+        turn, body_translation = lbs.turn_on_joint(lbs.axis_angle_to_matrix(pose_rotation), pose_translation,
+                                                   lbs.axis_angle_to_matrix(as_tensor(body_rotation)), joint)
+        turn = lbs.matmul3(turn, lbs.axis_angle_to_matrix(joint_rotations[:, neck]))
+        joint_rotations = torch.cat([joint_rotations[:, :neck], lbs.matrix_to_axis_angle(turn)[:, None],
+                                     joint_rotations[:, neck + 1:]], 1)
+        return {"joint_rotations": joint_rotations, "pose_rotation": as_tensor(body_rotation).expand(F, 3),
+                "pose_translation": body_translation}
+
     def forward(self, identity=None, expression=None, joint_rotations=None,
                 pose_rotation=None, pose_translation=None) -> HeadOutput:
         F = _batch_size(expression, joint_rotations, pose_rotation, pose_translation,

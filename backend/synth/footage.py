@@ -24,15 +24,24 @@ SUPERSAMPLE = 2  # samples per pixel along each axis (anti-aliasing)
 VISIBILITY_TOLERANCE = 0.01  # metres a landmark may lie behind the nearest surface and count as seen
 
 
-FORWARD_INPUTS = ("identity", "expression", "joint_rotations", "pose_rotation", "pose_translation")
+def forward_inputs(model, truth: dict) -> dict:
+    """The head-model forward arguments that pose the clip's frames from its ground truth: the head
+    turning on the neck while the body keeps `body_rotation`, as a fit poses it (HeadModel.on_neck)."""
+    import torch
+
+    identity = torch.from_numpy(truth["identity"])
+    return {"identity": identity, "expression": torch.from_numpy(truth["expression"]),
+            **model.on_neck(identity, truth["pose_rotation"], truth["pose_translation"], truth["body_rotation"],
+                            truth["joint_rotations"])}
 
 
 def synthesize(out_dir: Path, frames: int = 120, size: int = 256, fps: float = 25.0, seed: int = 0,
                head: str = "default") -> dict[str, Path]:
     """Render `frames` frames of the head talking into out_dir; returns {label: path} of the files.
 
-    Writes video.mp4 (sRGB, mp4v), groundtruth.safetensors (every input of the head-model
-    forward, camera, landmarks, visibility, masks) and groundtruth.json (a readable summary).
+    Writes video.mp4 (sRGB, mp4v), groundtruth.safetensors (what the head-model forward needs,
+    see forward_inputs(); camera, landmarks, visibility, masks) and groundtruth.json (a readable
+    summary).
     """
     import torch
 
@@ -44,7 +53,7 @@ def synthesize(out_dir: Path, frames: int = 120, size: int = 256, fps: float = 2
     identity_seed, performance_seed, texture_seed = np.random.SeedSequence(seed).generate_state(3)
     truth, neutral = _script(model, frames, size, fps, identity_seed, performance_seed)
     with torch.no_grad():
-        posed = model.forward(**{name: torch.from_numpy(truth[name]) for name in FORWARD_INPUTS})
+        posed = model.forward(**forward_inputs(model, truth))
     out_dir = Path(out_dir)
     paths = {"video": out_dir / "video.mp4", "groundtruth": out_dir / "groundtruth.safetensors",
              "summary": out_dir / "groundtruth.json"}
@@ -76,6 +85,7 @@ def _script(model, frames, size, fps, identity_seed, performance_seed):
              "joint_rotations": np.zeros((frames, model.num_joints, 3), np.float32),
              "pose_rotation": _pose_rotations(performance.head_angles),
              "pose_translation": np.tile(translation, (frames, 1)),
+             "body_rotation": _body_rotation(_pose_rotations(performance.head_angles)),
              "head_angles": performance.head_angles, "K": K, "viewmat": np.eye(4, dtype=np.float32)}
     return truth, neutral
 
@@ -85,8 +95,16 @@ def _metadata(model, frames, size, fps, seed) -> dict:
             "seed": seed, "frames": frames, "size": size, "expression_names": model.expression_names,
             "joint_names": model.joint_names, "masks": "255 = head and neck, 0 = background",
             "joint_rotations": "zero: jaw and eyes turn through their expression codes",
+            "body_rotation": "axis-angle the body keeps while the head turns on the neck; pose with forward_inputs()",
             "head_angles": "yaw, pitch, roll (radians) about model +Y, +X, +Z; pose_rotation is "
                            "diag(1, -1, -1) @ Ry(yaw) @ Rx(pitch) @ Rz(roll) as axis-angle"}
+
+
+def _body_rotation(pose_rotations: np.ndarray) -> np.ndarray:
+    """[3] axis-angle: the head's mean rotation, which the body keeps while the head turns on the neck."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(pose_rotations.astype(np.float64)).mean().as_rotvec().astype(np.float32)
 
 
 def _pose_rotations(head_angles: np.ndarray) -> np.ndarray:

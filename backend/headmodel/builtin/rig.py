@@ -48,7 +48,7 @@ def skin_weights(head: Assembly) -> np.ndarray:
     jaw = head.piece_jaw_weight.copy()
     jaw[head.ranges["skin"]] = skin_jaw_weight(head)
     y = head.vertices[:, 1]
-    carried = smoothstep((y - (-0.16)) / 0.07)  # share that moves with the head; the rest stays with the body
+    carried = smoothstep((y - (-0.19)) / 0.07)  # share that moves with the head (the whole face); the rest stays with the body
     weights = np.zeros((V, 4))
     weights[:, 1] = jaw * carried
     weights[:, 0] = carried - weights[:, 1]
