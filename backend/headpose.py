@@ -54,6 +54,13 @@ def matrix_to_axis_angle(matrices: np.ndarray) -> np.ndarray:
     return Rotation.from_matrix(matrices.reshape(-1, 3, 3)).as_rotvec().reshape(*matrices.shape[:-2], 3)
 
 
+def mean_rotation(axis_angle: np.ndarray) -> np.ndarray:
+    """The mean [3] of rotations [F, 3] (axis-angle): the rotation nearest them all in the chordal sense."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(np.asarray(axis_angle, np.float64).reshape(-1, 3)).mean().as_rotvec()
+
+
 def _about(axis: int, angle) -> np.ndarray:
     """[..., 3, 3] right-handed rotations by `angle` [...] about coordinate axis 0 (X), 1 (Y) or 2 (Z)."""
     c, s = np.cos(angle), np.sin(angle)

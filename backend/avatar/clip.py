@@ -79,10 +79,10 @@ def body_rotation(track: Track) -> np.ndarray:
     """[3] axis-angle, model -> camera: the training frames' mean head rotation. Posed for fitting and
     rendering, the head turns on its neck and the body keeps this rotation (HeadModel.on_neck): the
     neck and shoulders in the footage barely turn with the head."""
-    from scipy.spatial.transform import Rotation
+    from ..headpose import mean_rotation
 
     train, _ = split_frames(track.found)
-    return Rotation.from_rotvec(np.asarray(track.pose_rotation, np.float64)[train]).mean().as_rotvec()
+    return mean_rotation(np.asarray(track.pose_rotation)[train])
 
 
 def split_frames(found: np.ndarray) -> tuple[list[int], list[int]]:

@@ -62,10 +62,12 @@ def avatar_rig(avatar_path: str | Path) -> AvatarRig:
         gaussians={name: value.detach().numpy() for name, value in saved.gaussians.tensors().items()},
         rest_means=rest.means.numpy(), rest_sizes=rest.scales.max(1).values.numpy(),
         sh_degree=saved.gaussians.sh_degree, resolution=int(saved.meta["resolution"]),
-        body_rotation=_body_rotation(saved.meta))
+        body_rotation=trained_body_rotation(saved.meta))
 
 
-def _body_rotation(meta: dict) -> np.ndarray | None:
+def trained_body_rotation(meta: dict) -> np.ndarray | None:
+    """[3] axis-angle the avatar's body keeps while the head turns (training_view), None for avatars
+    fitted before the head turned on the neck."""
     body = meta.get("training_view", {}).get("body_rotation")
     return None if body is None else np.array(body, np.float64)
 

@@ -25,7 +25,7 @@ from ..errors import BackendError
 from ..progress import Progress
 from .clip import BACKGROUND
 from .file import SavedAvatar, read_avatar
-from .host import BoundGaussians, PosedRender, render_posed
+from .host import BoundGaussians, PosedRender, render_posed, trained_body_rotation
 
 REFIT = "Fit the avatar again (python -m backend fit) to store its training camera, or render with --tracking."
 
@@ -56,8 +56,8 @@ def load_stage(avatar_path: str | Path, device: str = "cpu", track=None) -> Stag
     else:
         K = None if view is None else np.array(view["K"], np.float64)
     position = None if view is None else np.array(view["head_position"], np.float64)
-    body = None if view is None or "body_rotation" not in view else np.array(view["body_rotation"], np.float64)
-    return Stage(saved, load_head(saved.meta["head"]).to(device), K, resolution, position, body, device)
+    return Stage(saved, load_head(saved.meta["head"]).to(device), K, resolution, position,
+                 trained_body_rotation(saved.meta), device)
 
 
 def posed_mesh(stage: Stage, performance, row: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -72,9 +72,10 @@ def posed_mesh(stage: Stage, performance, row: int) -> tuple[torch.Tensor, np.nd
         raise BackendError(f"the performance has no head position and the avatar does not know its own. {REFIT}")
     as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=stage.device)
     with torch.no_grad():
-        posed = {"pose_rotation": as_tensor(single.pose_rotation), "pose_translation": as_tensor(translation)}
+        rotation, translation = as_tensor(single.pose_rotation), as_tensor(translation)
+        posed = {"pose_rotation": rotation, "pose_translation": translation}
         if stage.body_rotation is not None:
-            posed = stage.head.on_neck(stage.saved.identity, *posed.values(), stage.body_rotation)
+            posed = stage.head.on_neck(stage.saved.identity, rotation, translation, stage.body_rotation)
         out = stage.head(identity=stage.saved.identity, expression=as_tensor(codes), **posed)
     return out.vertices[0], codes[0]
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..colour import linear_to_srgb8
 from ..errors import BackendError
 from ..fileio import atomic_path, save_tensors, write_json_atomic
-from ..headpose import facing_camera
+from ..headpose import facing_camera, mean_rotation
 from ..meshrender import project, render, to_camera
 from .performance import MAX_PITCH, MAX_ROLL, MAX_YAW, script_performance
 from .texture import ProceduralAlbedo
@@ -81,11 +81,11 @@ def _script(model, frames, size, fps, identity_seed, performance_seed):
     with torch.no_grad():
         neutral = model.forward(identity=torch.from_numpy(identity)[None])
     K, translation = _frame_camera(neutral, size)
+    rotations = _pose_rotations(performance.head_angles)
     truth = {"identity": identity, "expression": performance.expression,
              "joint_rotations": np.zeros((frames, model.num_joints, 3), np.float32),
-             "pose_rotation": _pose_rotations(performance.head_angles),
-             "pose_translation": np.tile(translation, (frames, 1)),
-             "body_rotation": _body_rotation(_pose_rotations(performance.head_angles)),
+             "pose_rotation": rotations, "pose_translation": np.tile(translation, (frames, 1)),
+             "body_rotation": mean_rotation(rotations).astype(np.float32),  # the body faces where the head does on average
              "head_angles": performance.head_angles, "K": K, "viewmat": np.eye(4, dtype=np.float32)}
     return truth, neutral
 
@@ -98,13 +98,6 @@ def _metadata(model, frames, size, fps, seed) -> dict:
             "body_rotation": "axis-angle the body keeps while the head turns on the neck; pose with forward_inputs()",
             "head_angles": "yaw, pitch, roll (radians) about model +Y, +X, +Z; pose_rotation is "
                            "diag(1, -1, -1) @ Ry(yaw) @ Rx(pitch) @ Rz(roll) as axis-angle"}
-
-
-def _body_rotation(pose_rotations: np.ndarray) -> np.ndarray:
-    """[3] axis-angle: the head's mean rotation, which the body keeps while the head turns on the neck."""
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_rotvec(pose_rotations.astype(np.float64)).mean().as_rotvec().astype(np.float32)
 
 
 def _pose_rotations(head_angles: np.ndarray) -> np.ndarray:
