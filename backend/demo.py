@@ -41,10 +41,10 @@ def run_demo(out: Path) -> None:
 
 def _compare_with_truth(result, groundtruth: Path) -> None:
     from .fileio import load_tensors
-    from .tracking.accuracy import track_accuracy
+    from .tracking.accuracy import source_focal, track_accuracy
 
     truth, _ = load_tensors(groundtruth, "ground truth")
-    accuracy = track_accuracy(truth, result.pose_rotation, result.expression, result.meta["focal"])
+    accuracy = track_accuracy(truth, result.pose_rotation, result.expression, source_focal(result.meta))
     print(f"track vs ground truth: median head rotation error {accuracy['rotation_median_deg']:.2f} deg "
           f"(yaw/pitch/roll bias {accuracy['ypr_bias_deg']}), mean expression error {accuracy['expression_error']:.3f}, "
           f"median landmark error {result.meta['landmark_error']['median_working_px']:.2f} px")

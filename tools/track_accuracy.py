@@ -30,7 +30,7 @@ from backend.fileio import load_tensors  # noqa: E402
 from backend.headmodel import load_head  # noqa: E402
 from backend.synth import synthesize  # noqa: E402
 from backend.tracking import TrackOptions, read_track, track  # noqa: E402
-from backend.tracking.accuracy import track_accuracy  # noqa: E402
+from backend.tracking.accuracy import source_focal, track_accuracy  # noqa: E402
 from backend.tracking.photometric import PhotometricSettings, refine_poses  # noqa: E402
 from backend.tracking.solver import Fit  # noqa: E402
 
@@ -42,7 +42,7 @@ def tracked_stages(video: Path, folder: Path, size: int) -> dict[str, tuple]:
         outputs = track(video, folder / f"track_{stage}", TrackOptions(size=size, overlay=False,
                                                                        pose_refinement=refinement))
         result = read_track(outputs["tracking"])
-        stages[stage] = (result.pose_rotation, result.expression, result.meta["focal"])
+        stages[stage] = (result.pose_rotation, result.expression, source_focal(result.meta))
     return stages
 
 
@@ -54,7 +54,7 @@ def refined_from_truth(head, video: Path, truth: dict, size: int) -> tuple:
     from backend.tracking.ingest import read_frames
 
     settings = PhotometricSettings()
-    greys = np.stack([cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (settings.resolution,) * 2,
+    greys = np.stack([cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (settings.finest(size),) * 2,
                                  interpolation=cv2.INTER_AREA) for _, _, frame in read_frames(video)])
     frames, landmarks = len(greys), len(head.landmark_indices("mediapipe"))
     start = Fit(identity=truth["identity"], expression=truth["expression"], pose_rotation=truth["pose_rotation"],

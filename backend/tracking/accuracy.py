@@ -21,9 +21,15 @@ def rotation_errors(truth_rotations: np.ndarray, rotations: np.ndarray) -> np.nd
     return np.degrees(error.magnitude())
 
 
+def source_focal(meta: dict) -> float:
+    """A track's focal length (tracking.json's, in working-crop pixels) in source-frame pixels."""
+    return meta["focal"] * meta["crop"]["side"] / meta["crop"]["size"]
+
+
 def track_accuracy(truth: dict, pose_rotation: np.ndarray, expression: np.ndarray, focal: float) -> dict:
     """Median rotation error, yaw/pitch/roll bias and spread (degrees), mean absolute expression
-    error and the focal length over the true one, of a track against `truth` (groundtruth.safetensors)."""
+    error and the focal length (source pixels, see source_focal) over the true one, of a track
+    against `truth` (groundtruth.safetensors)."""
     as_angles = lambda rotations: np.degrees(matrix_to_angles(FLIP @ axis_angle_to_matrix(rotations)))
     angle_error = as_angles(pose_rotation) - as_angles(truth["pose_rotation"])
     return {"rotation_median_deg": round(float(np.median(rotation_errors(truth["pose_rotation"], pose_rotation))), 3),

@@ -5,8 +5,10 @@ points move less than the nose does, so a landmark-only track under-reports pitc
 fitted head's face vertices are projected into the frames, a contrast-normalised grey image is
 sampled there, and the poses move so that each vertex sees the same thing in every frame (its
 value is the mean over frames, re-estimated each round). Only the rigid pose changes: identity,
-expressions and focal length stay as the landmark fit left them. Long clips are refined on
-evenly spread key frames, and the corrections are interpolated between them.
+expressions and focal length stay as the landmark fit left them. Coarse to fine: each level of
+an image pyramid starts from the last one's poses (the coarse levels reach the larger landmark
+errors, the fine one places the head more exactly). Long clips are refined on evenly spread key
+frames, and the corrections are interpolated between them.
 """
 
 from __future__ import annotations
@@ -24,18 +26,23 @@ from .solver import Fit, charbonnier, project
 
 @dataclasses.dataclass
 class PhotometricSettings:
-    resolution: int = 128  # grey images are sampled at this size
+    # (resolution, feature_sigma) per pyramid level, coarse to fine: grey images are sampled at
+    # that size, and feature_sigma (pixels at it) is the scale of the local contrast normalisation
+    levels: tuple[tuple[int, float], ...] = ((64, 1.0), (128, 1.5), (256, 1.5))
     key_frames: int = 200  # at most this many frames are refined; the rest are interpolated
     samples: int = 120_000  # vertices x key frames sampled per step (the cost): short clips get more vertices
     max_vertices: int = 3000  # face vertices sampled, spread evenly over the face
-    rounds: int = 5  # re-estimations of the vertices' values
+    rounds: int = 5  # re-estimations of the vertices' values, per level
     steps: int = 20  # Adam steps per round
-    feature_sigma: float = 1.5  # pixels at `resolution`: the scale of the local contrast normalisation
     robust_scale: float = 0.3  # Charbonnier scale, in normalised-contrast units
     rotation_lr: float = 0.006
     translation_lr: float = 0.001  # metres
     smooth: float = 10.0  # weight of the difference between consecutive key frames' corrections
     min_facing: float = 0.3  # cosine between normal and view ray below which a vertex is ignored
+
+    def finest(self, size: int) -> int:
+        """The grey images' size for working crops of `size` pixels."""
+        return min(max(resolution for resolution, _ in self.levels), size)
 
 
 def contrast_features(grey: np.ndarray, sigma: float) -> np.ndarray:
@@ -65,12 +72,26 @@ def interpolate_keys(frames, keys, values: np.ndarray) -> np.ndarray:
 def refine_poses(head: HeadModel, layout: str, fit: Fit, greys: np.ndarray, valid: np.ndarray, principal,
                  size: int, settings: PhotometricSettings = PhotometricSettings(), step=None) -> Fit:
     """The landmark fit `fit` with its poses refined against `greys` [F, R, R] uint8, the working
-    crops shrunk to R = settings.resolution; valid [F] marks found frames."""
+    crops shrunk to R = settings.finest(size); valid [F] marks found frames."""
+    import cv2
+
     keys = key_frames(valid, settings.key_frames)
     if len(keys) < 2:
         return fit
-    scale = settings.resolution / size
-    images = torch.as_tensor(np.stack([contrast_features(greys[k], settings.feature_sigma) for k in keys]))[:, None]
+    for resolution, sigma in settings.levels:
+        resolution = min(resolution, greys.shape[-1])
+        shrunk = [cv2.resize(greys[k], (resolution, resolution), interpolation=cv2.INTER_AREA) for k in keys]
+        features = np.stack([contrast_features(grey, sigma) for grey in shrunk])
+        fit = _refine_level(head, layout, fit, keys, features, principal, size, settings, step)
+    return fit
+
+
+def _refine_level(head, layout, fit: Fit, keys, features: np.ndarray, principal, size: int,
+                  settings: PhotometricSettings, step) -> Fit:
+    """One pyramid level: the key frames' poses refined against their feature images [K, R, R]."""
+    resolution = features.shape[-1]
+    scale = resolution / size
+    images = torch.as_tensor(features)[:, None]
     local, normals = _face_points(head, fit, keys, min(settings.max_vertices, settings.samples // len(keys)))
     base_rotation = axis_angle_to_matrix(torch.as_tensor(fit.pose_rotation[keys], dtype=torch.float32))
     base_translation = torch.as_tensor(fit.pose_translation[keys], dtype=torch.float32)
@@ -88,7 +109,7 @@ def refine_poses(head: HeadModel, layout: str, fit: Fit, greys: np.ndarray, vali
 
     def sample(rotation, translation):
         camera = torch.matmul(local, rotation.transpose(1, 2)) + translation[:, None]
-        grid = project(camera, focal, centre) / settings.resolution * 2 - 1
+        grid = project(camera, focal, centre) / resolution * 2 - 1
         values = torch.nn.functional.grid_sample(images, grid[:, :, None], align_corners=False, padding_mode="border")
         return values[:, 0, :, 0], camera
 

@@ -54,9 +54,10 @@ def track(video: str | Path, out_dir: str | Path, options: TrackOptions = TrackO
         principal = crop.to_crop(np.array([info.width / 2, info.height / 2]))
         fit = fit_clip(head, detections.layout, points, detections.found, crop.size, principal, focal, settings, step)
     if options.pose_refinement is not None:
-        with progress.stage("pose", total=options.pose_refinement.rounds) as step:
+        refinement = options.pose_refinement
+        with progress.stage("pose", total=refinement.rounds * len(refinement.levels)) as step:
             fit = refine_poses(head, detections.layout, fit, greys, detections.found, principal, crop.size,
-                               options.pose_refinement, step)
+                               refinement, step)
     track_data = assemble_track(head, video, info, options, crop, detections, points, masks, times, indices, fit, progress)
     track_data.meta["timings"]["total_without_overlay"] = round(time.perf_counter() - started, 3)
     with staged_folder(out_dir) as staging:
@@ -144,7 +145,7 @@ def matte_all(video: Path, options: TrackOptions, crop: Crop, detections: Detect
 
     matter = Matter()
     masks = np.zeros((len(detections.found), crop.size, crop.size), np.uint8)
-    grey_size = (options.pose_refinement or PhotometricSettings()).resolution
+    grey_size = (options.pose_refinement or PhotometricSettings()).finest(crop.size)
     greys = np.zeros((len(masks), grey_size, grey_size), np.uint8)
     try:
         with progress.stage("matte", total=len(masks)) as step:
