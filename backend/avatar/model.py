@@ -64,11 +64,14 @@ class GaussianAvatar(torch.nn.Module):
 
     def pose(self, vertices: torch.Tensor, triangles: torch.Tensor, expression: torch.Tensor) -> PosedGaussians:
         """Gaussians in world space for one frame: vertices [V, 3], triangles [T, 3], expression [E]."""
-        centroid, frame, size = triangle_frames(vertices, triangles)
-        centroid, frame, size = centroid[self.triangle], frame[self.triangle], size[self.triangle]
+        # Only the triangles that carry Gaussians: a fitted avatar uses a fraction of the mesh.
+        used, slot = torch.unique(self.triangle, return_inverse=True)
+        centroid, frame, size = triangle_frames(vertices, triangles[used])
+        frame_quats = matrix_to_quat(frame)[slot]
+        centroid, frame, size = centroid[slot], frame[slot], size[slot]
         local = self.offsets + torch.matmul(expression, self.expression_offsets)  # [E] @ [N, E, 3]: faster than einsum
-        means = centroid + size[:, None] * (frame @ local[:, :, None])[..., 0]
-        quats = quat_multiply(matrix_to_quat(frame), torch.nn.functional.normalize(self.rotations, dim=-1))
+        means = centroid + size[:, None] * (frame * local[:, None, :]).sum(-1)  # CPU bmm is slow on tiny matrices
+        quats = quat_multiply(frame_quats, torch.nn.functional.normalize(self.rotations, dim=-1))
         scales = size[:, None] * self.log_scales.exp()
         return PosedGaussians(means, quats, scales, torch.sigmoid(self.opacity_logits), rotate_sh(self.sh, frame))
 
