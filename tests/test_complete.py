@@ -57,7 +57,8 @@ def test_hair_continues_over_the_back_of_the_head_and_skin_under_it(head):
 
     avatar = initial_avatar(head.template, head.triangles, 20000, 0, head.num_expressions, head.vertex_colors)
     table = turntable(head, torch.zeros(head.num_identity), views=24, resolution=128)
-    cosines = view_cosines(table.vertices[[23, 0, 1]], head.triangles, torch.as_tensor(table.K), 128)  # yaw +-15
+    cosines = view_cosines(table.vertices[[23, 0, 1]], head.triangles, torch.as_tensor(table.K),
+                           torch.ones(128, 128, dtype=torch.bool))  # yaw +-15
     completed = complete_avatar(avatar, head, head.template, cosines)
     triangle = completed.triangle.numpy()
     unseen = np.maximum(cosines, cosines[mirror_triangles(head)]) < SEEN_COSINE
@@ -72,6 +73,27 @@ def test_hair_continues_over_the_back_of_the_head_and_skin_under_it(head):
     assert np.percentile(luminance(colour[back_scalp]), 95) < halfway, (hair, skin)
     assert np.abs(np.median(colour[back_scalp], 0) - hair).max() < 0.03
     assert np.median(luminance(colour[back_neck])) > halfway
+
+
+def test_the_crops_padding_sees_nothing(head):
+    """A neck running off the bottom of the source frame is seen only on the crop's padding: those
+    triangles count as never seen (left to the completion), the rest as before."""
+    from backend.avatar.observed import view_cosines
+    from backend.avatar.turntable import turntable
+    from backend.meshrender import project
+
+    table = turntable(head, torch.zeros(head.num_identity), views=24, resolution=128)
+    footage = torch.ones(128, 128, dtype=torch.bool)
+    cropped = footage.clone()
+    cropped[80:] = False  # rows past 80 are padding
+    args = table.vertices[[0]], head.triangles, torch.as_tensor(table.K)
+    whole, cut = view_cosines(*args, footage), view_cosines(*args, cropped)
+    rows = project(table.vertices[0].double().numpy(), np.asarray(table.K, np.float64))[:, 1]
+    triangle_rows = rows[head.triangles.numpy()]
+    below, above = (triangle_rows > 82).all(-1) & (whole > 0), (triangle_rows < 78).all(-1) & (whole > 0)
+    assert below.sum() > 100 and above.sum() > 100
+    assert (cut[below] == 0).all()
+    np.testing.assert_array_equal(cut[above], whole[above])
 
 
 def test_pull_push_blends_the_nearest_known_texels():

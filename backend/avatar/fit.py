@@ -100,7 +100,7 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
         clip = load_clip(track, head, config.resolution or track.size, config.device)
     if not track.found.all():
         progress.warn(f"{int((~track.found).sum())} frames were lost during tracking; they are skipped")
-    cosines = view_cosines(clip.vertices[clip.train], head.triangles, clip.K, clip.resolution)
+    cosines = view_cosines(clip.vertices[clip.train], head.triangles, clip.K, clip.footage)
     fitted = torch.as_tensor(fitted_triangles(head, cosines), device=config.device)
     refinement = PerformanceRefinement(head, track, config.device) if config.refinement.enabled else None
     avatar, done, spent = _start(out_dir / CHECKPOINT_FILE, clip, head, config, resume, fitted, refinement)

@@ -1,7 +1,7 @@
 """How well the footage saw each head-model triangle, kept in the avatar's metadata.
 
-A vertex is visible in a frame when it projects into the image and no nearer surface hides it (a
-mesh z-buffer, with VISIBILITY_TOLERANCE); how squarely it was seen is the cosine between its normal
+A vertex is visible in a frame when it projects into the footage (not onto the crop's padding past
+the source frame) and no nearer surface hides it (a mesh z-buffer, with VISIBILITY_TOLERANCE); how squarely it was seen is the cosine between its normal
 and the direction to the camera. A triangle's score is the best such cosine of its vertices over
 the training frames (0: never visible). Below VISIBLE_COSINE the fit gives a triangle no Gaussians
 (there is nothing to fit there: Gaussians behind the face would only learn to shine through it and
@@ -41,14 +41,20 @@ def fitted_triangles(head, cosines: np.ndarray) -> np.ndarray:
     return (cosines >= VISIBLE_COSINE) | ~outer_triangles(head)
 
 
-def view_cosines(vertices: torch.Tensor, triangles: torch.Tensor, K: torch.Tensor, resolution: int) -> np.ndarray:
+def view_cosines(vertices: torch.Tensor, triangles: torch.Tensor, K: torch.Tensor, footage: torch.Tensor) -> np.ndarray:
     """[T] the best cosine at which each triangle was visible in the posed meshes [F, V, 3] (camera
-    space, identity viewmat) through intrinsics K [3, 3] at `resolution` pixels; 0 if never."""
+    space, identity viewmat) through intrinsics K [3, 3]; 0 if never. footage [S, S] bool: the pixels
+    of the frames that show the source video (Clip.footage; S is K's resolution). The crop's padding
+    sees nothing: a neck running off the bottom of the frame is left to the completion."""
+    import cv2
+
     from ..meshrender import project, rasterize, vertex_normals
 
     triangles = triangles.cpu().numpy()
     K = K.cpu().double().numpy().copy()
-    K[:2] *= RASTER_SIZE / resolution
+    K[:2] *= RASTER_SIZE / footage.shape[0]
+    footage = cv2.resize(footage.cpu().numpy().astype(np.uint8), (RASTER_SIZE, RASTER_SIZE),
+                         interpolation=cv2.INTER_NEAREST).astype(bool)
     frames = np.unique(np.linspace(0, len(vertices) - 1, min(SAMPLED_FRAMES, len(vertices))).round().astype(int))
     best = np.zeros(vertices.shape[1])
     for frame_vertices in vertices[frames].cpu().double().numpy():
@@ -56,7 +62,7 @@ def view_cosines(vertices: torch.Tensor, triangles: torch.Tensor, K: torch.Tenso
         pixels = np.floor(project(frame_vertices, K)).astype(np.int64)
         inside = ((pixels >= 0) & (pixels < RASTER_SIZE)).all(-1) & (frame_vertices[:, 2] > 0)
         column, row = np.where(inside[:, None], pixels, 0).T
-        visible = inside & (frame_vertices[:, 2] <= depth[row, column] + VISIBILITY_TOLERANCE)
+        visible = inside & footage[row, column] & (frame_vertices[:, 2] <= depth[row, column] + VISIBILITY_TOLERANCE)
         towards_camera = -frame_vertices / np.linalg.norm(frame_vertices, axis=-1, keepdims=True)
         cosine = (vertex_normals(frame_vertices, triangles) * towards_camera).sum(-1)
         best = np.maximum(best, np.where(visible, cosine, 0))
