@@ -9,13 +9,14 @@ import numpy as np
 from . import parts as P
 from .anatomy import (BROW_HALF_THICKNESS_DOWN, BROW_HALF_THICKNESS_UP, MOUTH_HALF_WIDTH, MOUTH_Y, brow_centre_y, hairline_y,
                       vermilion_height)
-from .grid import SkinGrid, build_grid, mouth_side
+from .grid import COLUMNS, SkinGrid, build_grid, mouth_side
 
 PART_NAMES = ["face", "scalp", "ears", "neck", "eyeballs", "eyelids", "mouth_interior", "teeth", "gums", "tongue"]
 SKIN_RGB = np.array([0.46, 0.29, 0.22])
 LIP_RGB = np.array([0.42, 0.14, 0.13])
 HAIR_RGB = np.array([0.045, 0.03, 0.022])
 BROW_RGB = np.array([0.06, 0.04, 0.03])
+LASH_RGB = np.array([0.03, 0.02, 0.015])
 
 
 @dataclasses.dataclass
@@ -105,6 +106,10 @@ def skin_albedo(grid: SkinGrid) -> np.ndarray:
     brow = (_ramp(BROW_HALF_THICKNESS_UP * taper - brow_offset, 0.0012)
             * _ramp(brow_offset + BROW_HALF_THICKNESS_DOWN * taper, 0.0012) * _ramp(z - 0.04, 0.004))
     color = _blend(color, BROW_RGB, brow)
+    for slit in grid.eye_slits.values():  # lash lines: closed lids meet in a dark line, as real ones do
+        above = slit.upper + COLUMNS * (1 if y[slit.upper + COLUMNS].mean() > y[slit.upper].mean() else -1)
+        for vertices, amount in ((slit.upper, 1.0), (above, 0.7), (slit.lower, 0.6)):
+            color[vertices] += (LASH_RGB - color[vertices]) * amount
     return _blend(color, HAIR_RGB, _ramp(y - hairline_y(grid.theta), 0.004))
 
 
