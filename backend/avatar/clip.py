@@ -44,9 +44,7 @@ class Clip:
     def only_footage(self, rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """`rendered` [C, S, S, ...] (any S) with `target`'s values on the padding: no loss or metric
         counts those pixels (the crop's replicated border is no footage of anything)."""
-        footage = self.footage
-        if rendered.shape[1] != self.resolution:
-            footage = torch.nn.functional.interpolate(footage[None, None].float(), rendered.shape[1:3])[0, 0] > 0.5
+        footage = resize_mask(self.footage, rendered.shape[1])
         return torch.where(footage.reshape(*footage.shape, *[1] * (rendered.dim() - 3)), rendered, target)
 
 
@@ -83,6 +81,13 @@ def body_rotation(track: Track) -> np.ndarray:
 
     train, _ = split_frames(track.found)
     return mean_rotation(np.asarray(track.pose_rotation)[train])
+
+
+def resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """A square bool mask [S, S] at [size, size], nearest pixel."""
+    if mask.shape[0] == size:
+        return mask
+    return torch.nn.functional.interpolate(mask[None, None].float(), (size, size))[0, 0] > 0.5
 
 
 def split_frames(found: np.ndarray) -> tuple[list[int], list[int]]:

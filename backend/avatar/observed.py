@@ -1,8 +1,8 @@
 """How well the footage saw each head-model triangle, kept in the avatar's metadata.
 
 A vertex is visible in a frame when it projects into the footage (not onto the crop's padding past
-the source frame) and no nearer surface hides it (a mesh z-buffer, with VISIBILITY_TOLERANCE); how squarely it was seen is the cosine between its normal
-and the direction to the camera. A triangle's score is the best such cosine of its vertices over
+the source frame) and no nearer surface hides it (a mesh z-buffer, with VISIBILITY_TOLERANCE); how
+squarely it was seen is the cosine between its normal and the direction to the camera. A triangle's score is the best such cosine of its vertices over
 the training frames (0: never visible). Below VISIBLE_COSINE the fit gives a triangle no Gaussians
 (there is nothing to fit there: Gaussians behind the face would only learn to shine through it and
 show the face from behind); above SEEN_COSINE it counts as observed (the bake's coverage map; its
@@ -46,15 +46,13 @@ def view_cosines(vertices: torch.Tensor, triangles: torch.Tensor, K: torch.Tenso
     space, identity viewmat) through intrinsics K [3, 3]; 0 if never. footage [S, S] bool: the pixels
     of the frames that show the source video (Clip.footage; S is K's resolution). The crop's padding
     sees nothing: a neck running off the bottom of the frame is left to the completion."""
-    import cv2
-
     from ..meshrender import project, rasterize, vertex_normals
+    from .clip import resize_mask
 
     triangles = triangles.cpu().numpy()
     K = K.cpu().double().numpy().copy()
     K[:2] *= RASTER_SIZE / footage.shape[0]
-    footage = cv2.resize(footage.cpu().numpy().astype(np.uint8), (RASTER_SIZE, RASTER_SIZE),
-                         interpolation=cv2.INTER_NEAREST).astype(bool)
+    footage = resize_mask(footage.cpu(), RASTER_SIZE).numpy()
     frames = np.unique(np.linspace(0, len(vertices) - 1, min(SAMPLED_FRAMES, len(vertices))).round().astype(int))
     best = np.zeros(vertices.shape[1])
     for frame_vertices in vertices[frames].cpu().double().numpy():

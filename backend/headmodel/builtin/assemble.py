@@ -106,9 +106,9 @@ def skin_albedo(grid: SkinGrid) -> np.ndarray:
     brow = (_ramp(BROW_HALF_THICKNESS_UP * taper - brow_offset, 0.0012)
             * _ramp(brow_offset + BROW_HALF_THICKNESS_DOWN * taper, 0.0012) * _ramp(z - 0.04, 0.004))
     color = _blend(color, BROW_RGB, brow)
-    for slit in grid.eye_slits.values():  # lash lines: closed lids meet in a dark line, as real ones do
-        above = slit.upper + COLUMNS * (1 if y[slit.upper + COLUMNS].mean() > y[slit.upper].mean() else -1)
-        for vertices, amount in ((slit.upper, 1.0), (above, 0.7), (slit.lower, 0.6)):
+    # Lash lines: closed lids meet in a dark line, which is how a landmark detector sees a blink.
+    for slit in grid.eye_slits.values():  # the upper margin, the row above it (rows count upward), the lower margin
+        for vertices, amount in ((slit.upper, 1.0), (slit.upper + COLUMNS, 0.7), (slit.lower, 0.6)):
             color[vertices] += (LASH_RGB - color[vertices]) * amount
     return _blend(color, HAIR_RGB, _ramp(y - hairline_y(grid.theta), 0.004))
 
