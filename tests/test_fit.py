@@ -55,10 +55,31 @@ def test_synthetic_fit_reaches_heldout_psnr(tracked, tmp_path):
     assert metrics["heldout_psnr_masked"] >= HELDOUT_MASKED_PSNR_FLOOR, metrics
     assert metrics["heldout_psnr_full"] >= HELDOUT_FULL_PSNR_FLOOR, metrics
     assert metrics["heldout_psnr_masked"] > metrics["heldout_psnr_masked_landmark_track"], metrics
+    # the masked figure is a pixel-weighted mean of its two parts
+    parts = metrics["heldout_psnr_masked_outline"], metrics["heldout_psnr_masked_interior"]
+    assert min(parts) <= metrics["heldout_psnr_masked"] <= max(parts) and 0 < metrics["heldout_outline_error_share"] < 1
     # Measured on address_512: mean 0.005, 99th percentile 0.09 (0.03 and 0.31 when fitted over a fixed background).
     difference = completion_showing_through_the_face(outputs["avatar"], tracked)
     worst = float(torch.quantile(difference, 0.99))
     assert difference.mean() < 0.012 and worst < 0.2, (float(difference.mean()), worst)
+
+
+def test_outline_band_follows_the_matte_contour():
+    from backend.avatar.evaluate import outline_band, outline_split
+
+    square = torch.zeros(1, 20, 20, dtype=torch.bool)
+    square[0, 5:15, 5:15] = True
+    band = outline_band(square, 2)
+    assert band.sum() == 14 * 14 - 6 * 6 and band[0, 3:17, 3:17].sum() == band.sum() and not band[0, 7:13, 7:13].any()
+    left_half = torch.zeros(1, 20, 20, dtype=torch.bool)
+    left_half[0, :, :10] = True  # the image border is no outline: only the band along column 10 counts
+    assert outline_band(left_half, 2)[0].nonzero()[:, 1].unique().tolist() == [8, 9, 10, 11]
+
+    target = torch.zeros(1, 20, 20, 3)
+    rendered = torch.where(square[..., None], 0.1, 0.0).expand(1, 20, 20, 3)
+    split = outline_split(rendered, target, square, square)
+    assert abs(split["heldout_psnr_masked_outline"] - 20) < 1e-4 and abs(split["heldout_psnr_masked_interior"] - 20) < 1e-4
+    assert abs(split["heldout_outline_error_share"] - 64 / 100) < 1e-6  # 64 of the square's 100 pixels are on the band
 
 
 def test_padding_counts_in_no_loss():
