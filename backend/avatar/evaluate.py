@@ -9,7 +9,7 @@ as fitted, the held-out frames' from photometric tracking against the finished a
 refine.track_frames), and the held-out PSNR with the landmark track
 alone is reported beside (`*_landmark_track`). The masked held-out PSNR is also split into the matte's
 outline (pixels within OUTLINE_PIXELS of its 0.5 contour) and the interior, with the outline's share of
-the squared error: on our clips a third to a half of the error sits on that thin band (hair, ears,
+the squared error: on our clips a third to two thirds of the error sits on that thin band (hair, ears,
 shoulders against the background), which a single masked figure hides.
 """
 
