@@ -296,3 +296,46 @@ def test_ssim_is_one_for_equal_images_and_falls_with_noise():
     image = torch.rand(1, 32, 32, 3, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(ssim_map(image, image), torch.ones(1, 32, 32), atol=1e-5)
     assert float(d_ssim(image, (image + 0.2 * torch.randn_like(image)).clamp(0, 1))) > 0.05
+
+
+def test_ssim_matches_a_direct_two_dimensional_window():
+    """The separable blur gives the same SSIM as summing the 11 x 11 window directly (zero padded)."""
+    generator = torch.Generator().manual_seed(1)
+    rendered, target = torch.rand(2, 2, 19, 23, 3, generator=generator, dtype=torch.float64)
+    coords = torch.arange(11, dtype=torch.float64) - 5
+    weights = torch.exp(-coords ** 2 / (2 * 1.5 ** 2))
+    window = weights[:, None] * weights[None, :] / weights.sum() ** 2
+    blur = lambda image: torch.nn.functional.conv2d(torch.nn.functional.pad(image, (5, 5, 5, 5)),
+                                                    window.expand(3, 1, 11, 11), groups=3)
+    x, y = rendered.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2)
+    mu_x, mu_y = blur(x), blur(y)
+    var_x, var_y, cov = blur(x * x) - mu_x ** 2, blur(y * y) - mu_y ** 2, blur(x * y) - mu_x * mu_y
+    expected = ((2 * mu_x * mu_y + 1e-4) * (2 * cov + 9e-4) / ((mu_x ** 2 + mu_y ** 2 + 1e-4) * (var_x + var_y + 9e-4)))
+    assert torch.allclose(ssim_map(rendered, target), expected.mean(1), atol=1e-10)
+
+
+def test_the_image_loss_compares_srgb_encodings():
+    """The same linear error weighs far more in the dark, as it does in the metrics, and a render that
+    overshoots 1 still has a gradient back down."""
+    from backend.avatar.losses import photometric
+
+    dark, bright = torch.full((1, 8, 8, 3), 0.01), torch.full((1, 8, 8, 3), 0.5)
+    dark_error = float(photometric(dark + 0.01, dark, ssim_weight=0.0))
+    bright_error = float(photometric(bright + 0.01, bright, ssim_weight=0.0))
+    assert dark_error > 5 * bright_error
+    overshoot = torch.full((1, 8, 8, 3), 1.2, requires_grad=True)
+    photometric(overshoot, torch.ones(1, 8, 8, 3), ssim_weight=0.2).backward()
+    assert (overshoot.grad > 0).all()
+
+
+def test_a_time_budgeted_fit_stops_densifying(tracked, tmp_path, monkeypatch):
+    """Densification ends after 60% of the time budget, as it does after 60% of the iterations."""
+    calls = []
+    densify = SurfaceDensification.step_post_backward
+    monkeypatch.setattr(SurfaceDensification, "step_post_backward",
+                        lambda self, avatar, optimizer, state, step, *rest: (
+                            calls.append((step, self.refine_stop)), densify(self, avatar, optimizer, state, step, *rest)))
+    fit(tracked, tmp_path, tiny(iterations=10**6, time_budget=4.0, complete=False))
+    refining = [stop > step for step, stop in calls]
+    assert refining[0] and not refining[-1] and sorted(refining, reverse=True) == refining
+    assert 0.4 < refining.index(False) / len(calls) < 0.8

@@ -109,8 +109,13 @@ def srgb8_to_linear(image: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb(image: torch.Tensor) -> torch.Tensor:
     """Linear float -> sRGB-encoded float in [0, 1], for metrics on what a viewer sees."""
-    linear = image.clamp(0, 1)
-    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp(min=1e-8) ** (1 / 2.4) - 0.055)
+    return encode_srgb(image.clamp(0, 1))
+
+
+def encode_srgb(linear: torch.Tensor) -> torch.Tensor:
+    """The sRGB transfer curve on linear values >= 0, unclipped above 1 (so that a loss on it still
+    has a gradient where a render overshoots)."""
+    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
 
 
 def read_crops(track: Track, resolution: int) -> np.ndarray:

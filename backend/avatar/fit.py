@@ -5,7 +5,7 @@
 
 Gaussians go only where the training frames can see the surface (observed.fitted_triangles), so
 none learns to show the face through the back of the head. The loop: one random training frame
-per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM,
+per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM (sRGB),
 the render's alpha with the matte (L1; neither counts the crop's padding past the source frame),
 plus regularisers on offsets, scales and the expression offsets; densification by
 `SurfaceDensification`; the training frames' tracked pose and codes are refined alongside
@@ -37,6 +37,9 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 # them (left as completed they stick out past it, a bright or dark rim around the head), the unseen
 # ones get no gradient and stay as completed.
 POLISH_FRACTION = 0.15
+# Densification stops once this share of a training run's iterations or time budget is spent
+# (counting iterations alone, a time-budgeted fit densified to its end, never settling).
+DENSIFY_FRACTION = 0.6
 
 
 @dataclasses.dataclass
@@ -203,8 +206,7 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
     optimizer = torch.optim.Adam([{"params": [getattr(avatar, name)], "lr": lr, "name": name}
                                   for name, lr in dataclasses.asdict(config.learning_rates).items()
                                   if name != "final_fraction"], eps=1e-15, fused=True)
-    densify = dataclasses.replace(config.densify, refine_stop=min(config.densify.refine_stop,
-                                                                   int(0.6 * config.iterations)))
+    densify = config.densify
     state = densify.initialize_state(avatar, clip.vertices[clip.train[0]], triangles)
     optimizers = [optimizer, *([refinement.optimizer(config.refinement)] if refinement else [])]
     generator = torch.Generator().manual_seed(config.seed + done)
@@ -214,7 +216,10 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
         step(done)
         while iteration < config.iterations and not _out_of_time(started, config):
             iteration += 1
-            _schedule(optimizer, config, _fraction_done(iteration, started, config))
+            fraction = _fraction_done(iteration, started, config)
+            _schedule(optimizer, config, fraction)
+            if fraction >= DENSIFY_FRACTION and densify.refine_stop > iteration:
+                densify = dataclasses.replace(densify, refine_stop=iteration)
             frame = clip.train[int(torch.randint(len(clip.train), (1,), generator=generator))]
             vertices, expression = refinement.frame(frame) if refinement else (clip.vertices[frame],
                                                                                   clip.expression[frame])
