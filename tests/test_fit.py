@@ -334,8 +334,10 @@ def test_a_time_budgeted_fit_stops_densifying(tracked, tmp_path, monkeypatch):
     densify = SurfaceDensification.step_post_backward
     monkeypatch.setattr(SurfaceDensification, "step_post_backward",
                         lambda self, avatar, optimizer, state, step, *rest: (
-                            calls.append((step, self.refine_stop)), densify(self, avatar, optimizer, state, step, *rest)))
+                            calls.append((step, self.refine_stop, time.perf_counter())),
+                            densify(self, avatar, optimizer, state, step, *rest)))
     fit(tracked, tmp_path, tiny(iterations=10**6, time_budget=4.0, complete=False))
-    refining = [stop > step for step, stop in calls]
+    refining = [stop > step for step, stop, _ in calls]
     assert refining[0] and not refining[-1] and sorted(refining, reverse=True) == refining
-    assert 0.4 < refining.index(False) / len(calls) < 0.8
+    first, stopped, last = calls[0][2], calls[refining.index(False)][2], calls[-1][2]
+    assert 0.45 < (stopped - first) / (last - first) < 0.75
