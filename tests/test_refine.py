@@ -79,3 +79,21 @@ def test_frame_adam_moves_only_the_frames_it_was_given():
         frame_adam.zero_grad(set_to_none=True)
     assert torch.equal(corrections[1], after_visits[1]) and corrections[1].abs().min() > 0
     assert corrections[[0, 2, 3, 5]].abs().max() == 0
+
+
+def test_a_body_correction_turns_the_shoulders_and_leaves_the_head(synthetic_track, head):
+    """The body's per-frame turn about the neck moves what the neck does not carry (the base of the
+    neck, towards the shoulders) and leaves the face where the head pose puts it."""
+    from backend.avatar.refine import PerformanceRefinement
+    from backend.tracking import read_track
+
+    refinement = PerformanceRefinement(head, read_track(synthetic_track), "cpu")
+    before, _ = refinement.frame(12)
+    with torch.no_grad():
+        refinement.body[12] = torch.tensor([0.0, 0.0, 0.05])
+    after, _ = refinement.frame(12)
+    moved = (after - before).norm(dim=-1)
+    assert moved[head.part_mask("face")].max() < 1e-5
+    assert moved[head.part_mask("neck")].max() > 1e-3
+    assert torch.equal(refinement.frame(11)[0], refinement.frame(11)[0]) and refinement.body[11].abs().max() == 0
+    assert "body" in refinement.corrections()

@@ -2,7 +2,7 @@
 
 Landmark tracking leaves a degree or two of head-pose error and some code error per frame; the
 photometric loss sees it. `PerformanceRefinement` learns a small correction per training frame
-(head rotation and translation, expression codes), with its own optimiser (FrameAdam: a frame's
+(head rotation and translation, expression codes, the body's turn about the neck), with its own optimiser (FrameAdam: a frame's
 corrections move only on the steps that train on it), small learning rates and an L2 pull back to
 the track. Held-out frames are never fitted on; once the avatar is fitted,
 `track_frames` tracks them photometrically against it (the avatar frozen, only their corrections
@@ -25,6 +25,7 @@ from .clip import body_rotation
 class RefinementSettings:
     enabled: bool = True
     rotation_rate: float = 3e-3  # radians per step of a frame (FrameAdam: a frame moves only when it is trained on)
+    body_rate: float = 3e-3  # radians per step of a frame: the shoulders' turn about the neck
     translation_rate: float = 1e-3  # metres per step of a frame
     expression_rate: float = 1e-2
     weight: float = 1.0  # L2 on the corrections, in radians, metres / 10 mm and code units
@@ -58,6 +59,9 @@ class PerformanceRefinement(torch.nn.Module):
         self.rotation = torch.nn.Parameter(torch.zeros(F, 3, device=device))
         self.translation = torch.nn.Parameter(torch.zeros(F, 3, device=device))
         self.code = torch.nn.Parameter(torch.zeros(F, E, device=device))
+        # The body's turn about the neck: the track gives the whole clip one (clip.body_rotation), but
+        # shoulders shrug and turn a little while a person talks; unmatched, their outline misses the matte.
+        self.body = torch.nn.Parameter(torch.zeros(F, 3, device=device))
         # Rotations turn about the face (its rest centroid), not the model origin behind it: about the
         # origin a small turn and a sideways shift look alike and Adam crawls along that valley.
         self.register_buffer("pivot", head.template[head.part_mask("face")].mean(0).to(device)
@@ -65,7 +69,7 @@ class PerformanceRefinement(torch.nn.Module):
 
     def corrections(self) -> dict[str, torch.Tensor]:
         """The per-frame corrections by name (what a checkpoint keeps)."""
-        return {"rotation": self.rotation, "translation": self.translation, "code": self.code}
+        return {"rotation": self.rotation, "translation": self.translation, "code": self.code, "body": self.body}
 
     def load_corrections(self, saved: dict[str, torch.Tensor]) -> None:
         """Take the corrections of a checkpoint; ValueError when they belong to another track."""
@@ -79,7 +83,8 @@ class PerformanceRefinement(torch.nn.Module):
     def optimizer(self, settings: RefinementSettings) -> torch.optim.Optimizer:
         return FrameAdam([{"params": [self.rotation], "lr": settings.rotation_rate},
                           {"params": [self.translation], "lr": settings.translation_rate},
-                          {"params": [self.code], "lr": settings.expression_rate}])
+                          {"params": [self.code], "lr": settings.expression_rate},
+                          {"params": [self.body], "lr": settings.body_rate}])
 
     def frame(self, f: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(posed vertices [V, 3], expression codes [E]) of frame f with its corrections."""
@@ -87,7 +92,7 @@ class PerformanceRefinement(torch.nn.Module):
         rotation = self.pose_rotation[f] + self.rotation[f]
         turned = self.pose_matrix[f] - axis_angle_to_matrix(rotation)
         translation = self.pose_translation[f] + self.translation[f] + turned @ self.pivot
-        posed = self.head.on_neck(self.identity, rotation[None], translation[None], self.body_rotation,
+        posed = self.head.on_neck(self.identity, rotation[None], translation[None], self.body_rotation + self.body[f],
                                   self.joint_rotations[f:f + 1])
         return self.head(identity=self.identity, expression=expression[None], **posed).vertices[0], expression
 
@@ -100,7 +105,7 @@ class PerformanceRefinement(torch.nn.Module):
     def start_from(self, source: int, f: int) -> None:
         """Set frame f's corrections to frame `source`'s."""
         with torch.no_grad():
-            for correction in (self.rotation, self.translation, self.code):
+            for correction in self.corrections().values():
                 correction[f] = correction[source]
 
     def fill_between(self, keys: list[int], frames: list[int]) -> None:
@@ -109,12 +114,13 @@ class PerformanceRefinement(torch.nn.Module):
         from ..tracking.photometric import interpolate_keys
 
         with torch.no_grad():
-            for correction in (self.rotation, self.translation, self.code):
+            for correction in self.corrections().values():
                 filled = interpolate_keys(frames, keys, correction[keys].cpu().numpy())
                 correction[frames] = torch.as_tensor(filled, dtype=correction.dtype, device=correction.device)
 
     def penalty(self, f: int, settings: RefinementSettings) -> torch.Tensor:
-        return settings.weight * (self.rotation[f].square().sum() + (100 * self.translation[f]).square().sum()
+        return settings.weight * (self.rotation[f].square().sum() + self.body[f].square().sum()
+                                  + (100 * self.translation[f]).square().sum()
                                   + self.code[f].square().mean())
 
 
