@@ -181,7 +181,7 @@ def _start(checkpoint: Path, clip: Clip, head, config: FitConfig, resume: bool, 
             try:
                 refinement.load_corrections(saved.state)
             except ValueError as error:
-                raise BackendError(f"{checkpoint}: {error}; it was fitted from another track. "
+                raise BackendError(f"{checkpoint}: {error}; it was fitted from another track or by an earlier version. "
                                    "Resume with the same track, or fit into a new folder.") from None
         return saved.gaussians, int(saved.meta["iteration"]), float(saved.meta["seconds"])
     colours = None if head.vertex_colors is None else head.vertex_colors.to(config.device)

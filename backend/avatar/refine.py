@@ -2,9 +2,9 @@
 
 Landmark tracking leaves a degree or two of head-pose error and some code error per frame; the
 photometric loss sees it. `PerformanceRefinement` learns a small correction per training frame
-(head rotation and translation, expression codes, the body's turn about the neck), with its own optimiser (FrameAdam: a frame's
-corrections move only on the steps that train on it), small learning rates and an L2 pull back to
-the track. Held-out frames are never fitted on; once the avatar is fitted,
+(head rotation and translation, expression codes, the body's turn about the neck), with its own
+optimiser (FrameAdam: a frame's corrections move only on the steps that train on it), small
+learning rates and an L2 pull back to the track. Held-out frames are never fitted on; once the avatar is fitted,
 `track_frames` tracks them photometrically against it (the avatar frozen, only their corrections
 move), as a photometric tracker would have before the fit.
 Shapes: F tracked frames, E codes, V vertices.
