@@ -8,7 +8,7 @@ none learns to show the face through the back of the head. The loop: one random 
 per step, render and matted frame both over a random background colour, compared with L1 + D-SSIM (sRGB),
 the render's alpha with the matte (L1; neither counts the crop's padding past the source frame),
 plus regularisers on offsets, scales and the expression offsets; densification by
-`SurfaceDensification`; the training frames' tracked pose and codes are refined alongside
+`SurfaceDensification`; the training frames' tracked pose, codes and body turn are refined alongside
 (`refine.PerformanceRefinement`). DIR/checkpoint.safetensors (the Gaussians and those corrections)
 is rewritten atomically every `checkpoint_seconds`, so a kill leaves a valid one for `resume=True`.
 """

@@ -4,9 +4,9 @@ Landmark tracking leaves a degree or two of head-pose error and some code error 
 photometric loss sees it. `PerformanceRefinement` learns a small correction per training frame
 (head rotation and translation, expression codes, the body's turn about the neck), with its own
 optimiser (FrameAdam: a frame's corrections move only on the steps that train on it), small
-learning rates and an L2 pull back to the track. Held-out frames are never fitted on; once the avatar is fitted,
-`track_frames` tracks them photometrically against it (the avatar frozen, only their corrections
-move), as a photometric tracker would have before the fit.
+learning rates and an L2 pull back to the track. Held-out frames are never fitted on; once the
+avatar is fitted, `track_frames` tracks them photometrically against it (the avatar frozen, only
+their corrections move), as a photometric tracker would have before the fit.
 Shapes: F tracked frames, E codes, V vertices.
 """
 
@@ -31,10 +31,10 @@ class RefinementSettings:
     weight: float = 1.0  # L2 on the corrections, in radians, metres / 10 mm and code units
 
 
-# Tracking frames against a fitted avatar: the head pose only, with the fit's steps and a looser pull
-# to the track than while fitting (the avatar no longer moves under it). The codes stay as tracked:
-# freed, they drift from the true expression to paint over the avatar's errors (on synthetic footage
-# their error against the ground truth grows by half while the pose's shrinks).
+# Tracking frames against a fitted avatar: the head's pose and the body's turn only, with the fit's
+# steps and a looser pull to the track than while fitting (the avatar no longer moves under it). The
+# codes stay as tracked: freed, they drift from the true expression to paint over the avatar's errors
+# (on synthetic footage their error against the ground truth grows by half while the pose's shrinks).
 FRAME_TRACKING = dataclasses.replace(RefinementSettings(), expression_rate=0.0, weight=0.1)
 FRAME_TRACKING_STEPS = 20
 FRAME_TRACKING_RESOLUTION = 256  # pixels: frames are tracked at most this large (128 left the hair outline too coarse to pin the pose)
