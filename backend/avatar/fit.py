@@ -62,7 +62,7 @@ class Regularisation:
     scale_weight: float = 1.0
     expression_weight: float = 0.1  # L2 on the expression offsets
     # L1 between the render's alpha and the matte: sharper silhouettes. address_512, 256 px, 760 s:
-    # held-out masked 25.05 / 25.35 / 25.47 dB at 0.5 / 1.5 / 3 (the matte's outline 17.6 -> 18.7);
+    # held-out masked 25.05 / 25.35 / 25.47 dB at 0.5 / 1.5 / 3 (on the matte's outline 17.6 / 18.3 / 18.7);
     # at 3 the brief 64 px test avatar's jawOpen moves a few pixels of the cheek's edge at eye height
     matte_weight: float = 1.5
 
