@@ -38,6 +38,17 @@ def test_tracking_against_the_avatar_undoes_a_pose_error(synthetic_track, small_
     assert refinement.code[frames].abs().max() > 0
 
 
+def test_long_runs_track_every_frame_for_fewer_steps_up_to_a_cap():
+    """A short run gets the full steps per frame; a longer one tracks every frame with fewer steps
+    (about the same work in all); only past the cap are frames interpolated."""
+    from backend.avatar.refine import FRAME_TRACKING_KEYS, FRAME_TRACKING_MIN_STEPS, FRAME_TRACKING_STEPS, tracking_plan
+
+    assert tracking_plan(30) == (30, FRAME_TRACKING_STEPS)
+    frames, steps = tracking_plan(152)
+    assert frames == 152 and FRAME_TRACKING_MIN_STEPS <= steps < FRAME_TRACKING_STEPS
+    assert tracking_plan(5000) == (FRAME_TRACKING_KEYS, FRAME_TRACKING_MIN_STEPS)
+
+
 def test_corrections_between_tracked_frames_are_interpolated(synthetic_track, head):
     from backend.avatar.refine import PerformanceRefinement
     from backend.tracking import read_track

@@ -29,7 +29,7 @@ from .densify import SurfaceDensification
 from .file import AVATAR_FILE, read_avatar, write_avatar
 from .losses import l1, photometric
 from .model import GaussianAvatar, initial_avatar
-from .refine import FRAME_TRACKING_KEYS, PerformanceRefinement, RefinementSettings, track_frames
+from .refine import PerformanceRefinement, RefinementSettings, track_frames, tracking_plan
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 # After the 360-degree completion the whole avatar trains on for this share of the budget,
@@ -132,7 +132,7 @@ def fit(source: str | Path, out_dir: str | Path, config: FitConfig = FitConfig()
                               triangle_view_cosines=encode_cosines(cosines)),
                "tracking_dir": track_folder}
     if refinement and clip.heldout:
-        with progress.stage("track held-out frames", total=min(len(clip.heldout), FRAME_TRACKING_KEYS)) as step:
+        with progress.stage("track held-out frames", total=tracking_plan(len(clip.heldout))[0]) as step:
             track_frames(avatar, clip, triangles, refinement, clip.heldout, config.regularisation.ssim_weight,
                          step=step)
     with progress.stage("evaluate"):
