@@ -287,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--head", default="default", help=HEAD_HELP + "; used when tracking a video")
     fit.add_argument("--resolution", type=int, default=None, help="training resolution (default: the track's)")
     fit.add_argument("--iterations", type=int, default=3000)
-    fit.add_argument("--time-budget", type=float, default=None, help="stop fitting after this many seconds")
+    fit.add_argument("--time-budget", type=float, default=None,
+                     help="seconds of optimisation; tracking a video first, aligning the held-out frames to the "
+                          "avatar and evaluating come on top (a few minutes on a 1000-frame clip)")
     fit.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=1, help="view-dependent colour degree")
     fit.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.safetensors")
     fit.add_argument("--complete", action=argparse.BooleanOptionalAction, default=True,
