@@ -129,6 +129,47 @@ def _cuda_300k_1080p():
     return render_case("cuda", 300_000, 1920, 1080)
 
 
+
+FIT_GAUSSIANS = 32_000  # what a 256 px fit of address_512 grows to
+FIT_STEPS = 20
+
+
+@case("fit-256")
+def _fit_256():
+    """Training iterations of `fit` at 256 px on the CPU (render, loss, backward, Adam, the per-frame
+    pose refinement; densification off): FIT_GAUSSIANS Gaussians on the head of a tracked 16-frame
+    synthetic clip. Milliseconds per iteration: the median over runs of FIT_STEPS iterations."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from .avatar.clip import load_clip
+    from .avatar.fit import FitConfig, expression_regions, train
+    from .avatar.model import initial_avatar
+    from .avatar.refine import PerformanceRefinement
+    from .headmodel import load_head
+    from .progress import Progress
+    from .synth import synthesize
+    from .tracking import TrackOptions, read_track, track
+
+    with tempfile.TemporaryDirectory() as folder:
+        video = synthesize(Path(folder) / "clip", frames=16, size=256, seed=0)["video"]
+        tracked = read_track(track(video, Path(folder) / "track", TrackOptions(size=256, overlay=False))["tracking"].parent)
+        head = load_head(tracked.meta["head"])
+        clip = load_clip(tracked, head, 256)
+    avatar = initial_avatar(clip.vertices[clip.train[0]], head.triangles, FIT_GAUSSIANS, 1, head.num_expressions,
+                            head.vertex_colors)
+    config = FitConfig(iterations=FIT_STEPS, resolution=256)
+    config = dataclasses.replace(config, densify=dataclasses.replace(config.densify, refine_stop=0))
+    refinement, regions = PerformanceRefinement(head, tracked, "cpu"), expression_regions(head)
+    iterate = lambda: train(avatar, clip, head.triangles, regions, refinement, config, Progress("none"), 0, 0.0,
+                            lambda *_: None)
+    milliseconds = median_ms(iterate) / FIT_STEPS
+    return {"device": "cpu", "width": 256, "height": 256, "gaussians": FIT_GAUSSIANS,
+            "ms_per_iteration": round(milliseconds, 1), "iterations_per_second": round(1000 / milliseconds, 2),
+            "runs": RUNS, "iterations_per_run": FIT_STEPS}
+
+
 TRACK_RUNS = 3
 
 

@@ -15,7 +15,7 @@ import torch
 from backend.avatar import FitConfig, fit, read_avatar, write_avatar
 from backend.avatar.densify import SurfaceDensification
 from backend.avatar.losses import d_ssim, ssim_map
-from backend.avatar.model import initial_avatar, triangle_frames
+from backend.avatar.model import initial_avatar, matrix_to_quat, moving_offsets, quat_multiply, triangle_frames
 from backend.errors import BackendError
 from backend.tracking import read_track
 from backend.tracking.trackfile import write_track
@@ -243,6 +243,40 @@ def test_gaussians_follow_their_triangles(head):
     _, frames, _ = triangle_frames(head.template, head.triangles[:50])
     torch.testing.assert_close(frames @ frames.transpose(1, 2), torch.eye(3).expand(50, 3, 3), atol=1e-4, rtol=0)
 
+
+
+def test_quaternions_agree_with_scipy():
+    from scipy.spatial.transform import Rotation
+
+    turns = Rotation.random(200, random_state=3)
+    # near 180 degrees about each axis, where the branch of matrix_to_quat changes
+    turns = Rotation.concatenate([turns, Rotation.from_rotvec(np.eye(3) * (np.pi - 1e-3)), Rotation.identity()])
+    scalar_first = lambda rotations: torch.from_numpy(np.roll(rotations.as_quat(), 1, -1))
+    found, expected = matrix_to_quat(torch.from_numpy(turns.as_matrix())), scalar_first(turns)
+    torch.testing.assert_close(found * torch.sign((found * expected).sum(-1, keepdim=True)), expected)
+    others = Rotation.random(len(turns), random_state=4)
+    torch.testing.assert_close(quat_multiply(scalar_first(turns), scalar_first(others)), scalar_first(turns * others))
+
+
+def test_posing_with_the_moving_offsets_only_matches_the_full_sum(head):
+    """Training poses with the (Gaussian, code) entries its regions allow: the same means, and no
+    gradient for the entries outside them."""
+    from backend.avatar.fit import expression_regions
+
+    gaussians = initial_avatar(head.template, head.triangles, 500, 1, head.num_expressions, None)
+    allowed = expression_regions(head)[gaussians.triangle]
+    assert 0 < allowed.float().mean() < 0.5
+    with torch.no_grad():
+        gaussians.expression_offsets.normal_(generator=torch.Generator().manual_seed(1))
+        gaussians.expression_offsets *= allowed[..., None]
+    codes = torch.rand(head.num_expressions, generator=torch.Generator().manual_seed(2))
+    full = gaussians.pose(head.template, head.triangles, codes)
+    moving = gaussians.pose(head.template, head.triangles, codes, moving_offsets(allowed))
+    torch.testing.assert_close(moving.means, full.means)
+    assert not torch.allclose(full.means, gaussians.pose(head.template, head.triangles, codes * 0).means)
+    moving.means.sum().backward()
+    gradient = gaussians.expression_offsets.grad
+    assert gradient[~allowed].abs().max() == 0 and gradient[allowed].abs().min() > 0
 
 def test_view_dependent_colour_turns_with_the_head(head):
     """SH live in the triangles' frames: turning the head and the camera together changes nothing."""

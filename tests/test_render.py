@@ -261,6 +261,16 @@ def test_rotated_sh_give_the_local_colour_along_the_rotated_direction(degree):
     torch.testing.assert_close(world[:, 0], local[:, 0])  # the base colour does not turn
 
 
+def test_degree_one_sh_turn_in_closed_form_as_by_sampling():
+    from scipy.spatial.transform import Rotation
+
+    from backend.render.sh import _rotate_sh_sampled, rotate_sh
+
+    local = torch.randn(7, 4, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    frames = torch.from_numpy(Rotation.random(7, random_state=4).as_matrix())
+    torch.testing.assert_close(rotate_sh(local, frames), _rotate_sh_sampled(local, frames), atol=1e-12, rtol=0)
+
+
 @pytest.mark.parametrize("change,message", [
     (dict(means=torch.zeros(5, 2)), "means must be [N, 3] float, got [5, 2]"),
     (dict(means=torch.zeros(5, 3, dtype=torch.int64)), "means must be [N, 3] float, got [5, 3] int64"),
@@ -305,6 +315,6 @@ def test_bench_registry_rejects_unknown_cases():
     from backend.bench import CASES, run_benchmarks
     from backend.errors import BackendError
 
-    assert {"cpu-20k-256", "cpu-100k-512", "cuda-100k-512", "cuda-300k-1080p"} <= set(CASES)
+    assert {"cpu-20k-256", "cpu-100k-512", "cuda-100k-512", "cuda-300k-1080p", "track-1000-480", "fit-256"} <= set(CASES)
     with pytest.raises(BackendError, match="unknown benchmark case 'nope'"):
         run_benchmarks(["nope"])

@@ -28,7 +28,7 @@ from .clip import Clip, load_clip
 from .densify import SurfaceDensification
 from .file import AVATAR_FILE, read_avatar, write_avatar
 from .losses import l1, photometric
-from .model import GaussianAvatar, initial_avatar
+from .model import GaussianAvatar, initial_avatar, moving_offsets
 from .refine import PerformanceRefinement, RefinementSettings, track_frames, tracking_plan
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -215,6 +215,9 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
     generator = torch.Generator().manual_seed(config.seed + done)
     started, last_save = time.perf_counter() - spent, time.perf_counter()
     iteration = done
+    with torch.no_grad():  # a completed or resumed avatar may carry offsets outside the regions; none grow there
+        avatar.expression_offsets *= regions[avatar.triangle][..., None]
+    paired, moving = None, None
     with progress.stage("optimise", total=config.iterations) as step:
         step(done)
         while iteration < config.iterations and not _out_of_time(started, config):
@@ -226,7 +229,9 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
             frame = clip.train[int(torch.randint(len(clip.train), (1,), generator=generator))]
             vertices, expression = refinement.frame(frame) if refinement else (clip.vertices[frame],
                                                                                   clip.expression[frame])
-            posed = avatar.pose(vertices, triangles, expression)
+            if paired is not avatar.triangle:  # densification replaced the Gaussians
+                paired, moving = avatar.triangle, moving_offsets(regions[avatar.triangle])
+            posed = avatar.pose(vertices, triangles, expression, moving)
             background = torch.rand(3, generator=generator).to(clip.K.device)
             raster = rasterize(posed.means, posed.quats, posed.scales, posed.opacities, posed.sh,
                                torch.eye(4, device=clip.K.device)[None], clip.K[None], clip.resolution,
@@ -245,8 +250,6 @@ def train(avatar: GaussianAvatar, clip: Clip, triangles: torch.Tensor, regions: 
             for each in optimizers:
                 each.step()
                 each.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                avatar.expression_offsets *= regions[avatar.triangle][..., None]
             step()
             if time.perf_counter() - last_save > config.checkpoint_seconds:
                 checkpoint(iteration, time.perf_counter() - started)

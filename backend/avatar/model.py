@@ -18,6 +18,8 @@ shape keys). Shapes: N Gaussians, V vertices, T triangles, E expression codes, K
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import NamedTuple
 
 import torch
 
@@ -33,6 +35,22 @@ class PosedGaussians:
     scales: torch.Tensor  # [N, 3] linear
     opacities: torch.Tensor  # [N] in [0, 1]
     sh: torch.Tensor  # [N, K, 3]
+
+
+class MovingOffsets(NamedTuple):
+    """Which expression offsets may be non-zero, as flat indices (three per Gaussian and code: x, y, z)."""
+
+    entry: torch.Tensor  # [3P] into expression_offsets.flatten()
+    code: torch.Tensor  # [3P] the code of each
+    local: torch.Tensor  # [3P] into offsets.flatten(): the Gaussian's own offset, same axis
+
+
+def moving_offsets(allowed: torch.Tensor) -> MovingOffsets:
+    """From allowed [N, E] bool, the codes that may move each Gaussian. A fitted face has about two
+    codes per Gaussian of 52: posing with these skips the rest of the [N, E, 3] array."""
+    gaussian, code = allowed.nonzero().unbind(1)
+    spread = lambda index: (3 * index[:, None] + torch.arange(3, device=index.device)).flatten()
+    return MovingOffsets(spread(gaussian * allowed.shape[1] + code), code.repeat_interleave(3), spread(gaussian))
 
 
 class GaussianAvatar(torch.nn.Module):
@@ -62,18 +80,33 @@ class GaussianAvatar(torch.nn.Module):
         """Every array of the avatar by name (the file's contents)."""
         return {"triangle": self.triangle, **{name: getattr(self, name) for name in PARAMETERS}}
 
-    def pose(self, vertices: torch.Tensor, triangles: torch.Tensor, expression: torch.Tensor) -> PosedGaussians:
-        """Gaussians in world space for one frame: vertices [V, 3], triangles [T, 3], expression [E]."""
-        # Only the triangles that carry Gaussians: a fitted avatar uses a fraction of the mesh.
-        used, slot = torch.unique(self.triangle, return_inverse=True)
+    def pose(self, vertices: torch.Tensor, triangles: torch.Tensor, expression: torch.Tensor,
+             moving: MovingOffsets | None = None) -> PosedGaussians:
+        """Gaussians in world space for one frame: vertices [V, 3], triangles [T, 3], expression [E].
+        moving: the expression offsets that may be non-zero (`moving_offsets`); the rest count as zero
+        and get no gradient."""
+        used, slot = self._triangle_slots()
         centroid, frame, size = triangle_frames(vertices, triangles[used])
         frame_quats = matrix_to_quat(frame)[slot]
         centroid, frame, size = centroid[slot], frame[slot], size[slot]
-        local = self.offsets + torch.matmul(expression, self.expression_offsets)  # [E] @ [N, E, 3]: faster than einsum
+        if moving is None:
+            local = self.offsets + torch.matmul(expression, self.expression_offsets)  # [E] @ [N, E, 3]: faster than einsum
+        else:
+            moved = self.expression_offsets.flatten().gather(0, moving.entry) * expression.gather(0, moving.code)
+            local = self.offsets.flatten().scatter_add(0, moving.local, moved).view_as(self.offsets)
         means = centroid + size[:, None] * (frame * local[:, None, :]).sum(-1)  # CPU bmm is slow on tiny matrices
         quats = quat_multiply(frame_quats, torch.nn.functional.normalize(self.rotations, dim=-1))
         scales = size[:, None] * self.log_scales.exp()
         return PosedGaussians(means, quats, scales, torch.sigmoid(self.opacity_logits), rotate_sh(self.sh, frame))
+
+    def _triangle_slots(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the triangles carrying Gaussians [U], each Gaussian's index into them [N]): a fitted avatar
+        uses a fraction of the mesh. Kept until `triangle` is replaced or changed."""
+        key = (self.triangle, self.triangle._version)
+        cached = getattr(self, "_slots", None)
+        if cached is None or cached[0] is not key[0] or cached[1] != key[1]:
+            self._slots = (*key, *torch.unique(self.triangle, return_inverse=True))
+        return self._slots[2], self._slots[3]
 
 
 def triangle_frames(vertices: torch.Tensor, triangles: torch.Tensor):
@@ -88,27 +121,46 @@ def triangle_frames(vertices: torch.Tensor, triangles: torch.Tensor):
 
 def matrix_to_quat(matrix: torch.Tensor) -> torch.Tensor:
     """[..., 3, 3] rotation matrices -> [..., 4] wxyz (the numerically safe branch per element)."""
-    m = matrix
-    trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    candidates = torch.stack([
-        torch.stack([1 + trace, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
-        torch.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
-        torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], m[..., 1, 2] + m[..., 2, 1]], -1),
-        torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1], 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1),
-    ], -2)  # [..., 4, 4]: row i is 4 * q * q_i, best conditioned where q_i is largest
-    diagonal = torch.stack([1 + trace, 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
-                            1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1)
-    best = diagonal.argmax(-1)
+    weights, bias = _quat_candidate_map(matrix.device, matrix.dtype)
+    # Row i is 4 * q * q_i, best conditioned where q_i is largest; its entries are affine in the matrix's.
+    candidates = (matrix.flatten(-2) @ weights + bias).unflatten(-1, (4, 4))
+    best = candidates.diagonal(dim1=-2, dim2=-1).contiguous().argmax(-1)
     chosen = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4))[..., 0, :]
     return torch.nn.functional.normalize(chosen, dim=-1)
 
 
+@functools.lru_cache
+def _quat_candidate_map(device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """[9, 16] weights and [16] bias taking a row-major 3x3 rotation m to the 4x4 candidates
+    (4 w^2, 4 wx, 4 wy, 4 wz; 4 xw, 4 x^2, ...): diagonal 1 +- m00 +- m11 +- m22, off the diagonal
+    m21 -+ m12, m02 -+ m20, m10 -+ m01 (differences against w, sums between x, y, z)."""
+    weights = torch.zeros(9, 4, 4, dtype=torch.float64)
+    for k, signs in enumerate(((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1))):
+        weights[[0, 4, 8], k, k] = torch.tensor(signs, dtype=torch.float64)
+    for axis, (plus, minus) in enumerate(((7, 5), (2, 6), (3, 1)), start=1):
+        weights[plus, 0, axis] = weights[plus, axis, 0] = 1
+        weights[minus, 0, axis] = weights[minus, axis, 0] = -1
+    for (row, column), pair in {(1, 2): [1, 3], (1, 3): [2, 6], (2, 3): [5, 7]}.items():
+        weights[pair, row, column] = weights[pair, column, row] = 1
+    return weights.flatten(1).to(device, dtype), torch.eye(4, dtype=dtype, device=device).flatten()
+
+
 def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamilton product of wxyz quaternions [..., 4]."""
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
+    """Hamilton product of wxyz quaternions [..., 4]: the 16 products a_j b_k summed by the unit table."""
+    products = (a[..., :, None] * b[..., None, :]).flatten(-2)
+    return products @ _hamilton_table(a.device, a.dtype)
+
+
+@functools.lru_cache
+def _hamilton_table(device, dtype) -> torch.Tensor:
+    """[16, 4]: where e_j e_k lands, for the units e = (1, i, j, k) (i j = k, j i = -k, i i = -1, ...)."""
+    units = (((1, 0), (1, 1), (1, 2), (1, 3)), ((1, 1), (-1, 0), (1, 3), (-1, 2)),
+             ((1, 2), (-1, 3), (-1, 0), (1, 1)), ((1, 3), (1, 2), (-1, 1), (-1, 0)))
+    table = torch.zeros(4, 4, 4, dtype=dtype)
+    for j, row in enumerate(units):
+        for k, (sign, unit) in enumerate(row):
+            table[j, k, unit] = sign
+    return table.flatten(0, 1).to(device)
 
 
 SH_C0 = 0.2820947917738781  # the constant degree-0 basis: colour = SH_C0 * dc + 0.5

@@ -58,14 +58,25 @@ def rotate_sh(coeffs: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
     """Coefficients [N, K, 3] of colours defined in local frames -> the same colours in world space.
 
     rotations [N, 3, 3]: each frame's axes as columns (world = R @ local). The world coefficients
-    reproduce the local colour at every direction: c_world . Y(d) = c_local . Y(R^T d). Each band
-    rotates within itself, so the map is found exactly by sampling: evaluate the local colours at
-    fixed directions taken into the local frames, then solve for the world coefficients there.
+    reproduce the local colour at every direction: c_world . Y(d) = c_local . Y(R^T d). Degree 1
+    in closed form: its band is a . (w . d) with w = (c3, c1, -c2), a vector that turns with R.
+    Higher degrees by `_rotate_sh_sampled`.
     """
     K = coeffs.shape[1]
     if K == 1:
         return coeffs
-    degree = round(K ** 0.5) - 1
+    if K > 4:
+        return _rotate_sh_sampled(coeffs, rotations)
+    local = torch.stack([coeffs[:, 3], coeffs[:, 1], -coeffs[:, 2]], 1)  # [N, 3 (w), 3 (colour)]
+    world = torch.bmm(rotations, local)
+    return torch.stack([coeffs[:, 0], world[:, 1], -world[:, 2], world[:, 0]], 1)
+
+
+def _rotate_sh_sampled(coeffs: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """`rotate_sh` for any degree, and its slow twin at degree 1. Each band rotates within itself, so
+    the map is found exactly by sampling: evaluate the local colours at fixed directions taken into
+    the local frames, then solve for the world coefficients there."""
+    degree = round(coeffs.shape[1] ** 0.5) - 1
     directions, solve = _sampling_directions(degree, coeffs.device, coeffs.dtype)
     local = torch.einsum("md,ndj->nmj", directions, rotations)  # rows s^T R = (R^T s)^T
     values = torch.einsum("nmk,nkc->nmc", sh_bases(degree, local), coeffs)
