@@ -129,7 +129,6 @@ def _cuda_300k_1080p():
     return render_case("cuda", 300_000, 1920, 1080)
 
 
-
 FIT_GAUSSIANS = 32_000  # what a 256 px fit of address_512 grows to
 FIT_STEPS = 20
 
