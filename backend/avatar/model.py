@@ -102,11 +102,11 @@ class GaussianAvatar(torch.nn.Module):
     def _triangle_slots(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(the triangles carrying Gaussians [U], each Gaussian's index into them [N]): a fitted avatar
         uses a fraction of the mesh. Kept until `triangle` is replaced or changed."""
-        key = (self.triangle, self.triangle._version)
-        cached = getattr(self, "_slots", None)
-        if cached is None or cached[0] is not key[0] or cached[1] != key[1]:
-            self._slots = (*key, *torch.unique(self.triangle, return_inverse=True))
-        return self._slots[2], self._slots[3]
+        triangle, version, used, slot = getattr(self, "_slots", (None, None, None, None))
+        if triangle is not self.triangle or version != self.triangle._version:
+            used, slot = torch.unique(self.triangle, return_inverse=True)
+            self._slots = (self.triangle, self.triangle._version, used, slot)
+        return used, slot
 
 
 def triangle_frames(vertices: torch.Tensor, triangles: torch.Tensor):
