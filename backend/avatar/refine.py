@@ -161,10 +161,10 @@ class PerformanceRefinement(torch.nn.Module):
                 correction[frames] = torch.as_tensor(filled, dtype=correction.dtype, device=correction.device)
 
     def penalty(self, f: int, settings: RefinementSettings) -> torch.Tensor:
-        return settings.weight * (self.rotation[f].square().sum() + self.body[f].square().sum()
-                                  + (100 * self.translation[f]).square().sum()
-                                  + self.code[f].square().mean()) + settings.code_pose_weight * (
-            self.code_rotation.square().sum() + (100 * self.code_translation).square().sum())
+        own = (self.rotation[f].square().sum() + self.body[f].square().sum()
+               + (100 * self.translation[f]).square().sum() + self.code[f].square().mean())
+        shared = self.code_rotation.square().sum() + (100 * self.code_translation).square().sum()
+        return settings.weight * own + settings.code_pose_weight * shared
 
 
 class FrameAdam(torch.optim.Optimizer):
