@@ -115,17 +115,14 @@ class PerformanceRefinement(torch.nn.Module):
             for name, correction in self.corrections().items():
                 correction.copy_(saved[name])
 
-    def optimizer(self, settings: RefinementSettings, shared: bool = True) -> torch.optim.Optimizer:
-        """FrameAdam over the per-frame corrections and, with `shared`, the code-driven ones (a code's
-        row moves on the steps whose frame shows it)."""
-        groups = [{"params": [self.rotation], "lr": settings.rotation_rate},
-                  {"params": [self.translation], "lr": settings.translation_rate},
-                  {"params": [self.code], "lr": settings.expression_rate},
-                  {"params": [self.body], "lr": settings.body_rate}]
-        if shared:
-            groups += [{"params": [self.code_rotation], "lr": settings.code_pose_rate},
-                       {"params": [self.code_translation], "lr": settings.code_pose_rate / 10}]
-        return FrameAdam(groups)
+    def optimizer(self, settings: RefinementSettings) -> torch.optim.Optimizer:
+        """FrameAdam over all corrections (the frozen ones, without gradients, stay where they are)."""
+        return FrameAdam([{"params": [self.rotation], "lr": settings.rotation_rate},
+                          {"params": [self.translation], "lr": settings.translation_rate},
+                          {"params": [self.code], "lr": settings.expression_rate},
+                          {"params": [self.body], "lr": settings.body_rate},
+                          {"params": [self.code_rotation], "lr": settings.code_pose_rate},
+                          {"params": [self.code_translation], "lr": settings.code_pose_rate / 10}])
 
     def frame(self, f: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(posed vertices [V, 3], expression codes [E]) of frame f with its corrections."""
@@ -228,7 +225,7 @@ def track_frames(avatar, clip, triangles: torch.Tensor, refinement: PerformanceR
         for previous, f in zip([None, *keys], keys):
             if previous is not None:
                 refinement.start_from(previous, f)
-            optimizer = refinement.optimizer(settings, shared=False)
+            optimizer = refinement.optimizer(settings)
             target = torch.nn.functional.interpolate(clip.targets([f], background).permute(0, 3, 1, 2), (size, size),
                                                      mode="area").permute(0, 2, 3, 1)
             for _ in range(steps):
