@@ -18,6 +18,13 @@ from ..headmodel.model import HeadModel
 from ..headpose import matrix_to_axis_angle
 
 
+# code -> the code it may not exceed. mouthClose closes the lips against an open jaw (ARKit uses it
+# together with jawOpen): beyond jawOpen it pushes the lips through each other. Unbounded, the
+# solver mixed the two to move the lower lip (mouthClose 0.08 too high and jawOpen 0.03 too low on
+# synthetic clips), and the wrong jaw tilted the tracked head.
+BOUNDED_CODES = {"mouthClose": "jawOpen"}
+
+
 @dataclasses.dataclass
 class SolverSettings:
     iterations: int = 125
@@ -95,6 +102,9 @@ class ClipFit(torch.nn.Module):
         self.log_focal = torch.nn.Parameter(torch.tensor(float(np.log(focal))))
         self.offsets = torch.nn.Parameter(torch.zeros(L, 3))
         self.offset_anchor = torch.zeros(L, 3)  # what the offsets are pulled toward
+        names = model.expression_names
+        self.bounded = [(names.index(code), names.index(bound)) for code, bound in BOUNDED_CODES.items()
+                        if code in names and bound in names]
 
     def rotation(self) -> torch.Tensor:
         return matmul3(axis_angle_to_matrix(self.delta_rotation), self.base_rotation)
@@ -135,7 +145,14 @@ class ClipFit(torch.nn.Module):
         self.offsets += with_baseline - without
         self.offset_anchor = self.offsets.detach().clone()
         self.expression -= baseline
+        self.keep_codes_in_range()
+
+    @torch.no_grad()
+    def keep_codes_in_range(self) -> None:
+        """Every code in [0, 1], and each of BOUNDED_CODES at most its bound."""
         self.expression.clamp_(0.0, 1.0)
+        for code, bound in self.bounded:
+            self.expression[:, code] = torch.minimum(self.expression[:, code], self.expression[:, bound])
 
     def optimise(self, targets, weights, iterations: int, focal_fixed: bool, step=None) -> None:
         groups = [{"params": [self.expression], "lr": 0.04}, {"params": [self.delta_rotation], "lr": 0.01},
@@ -150,8 +167,7 @@ class ClipFit(torch.nn.Module):
             self.loss(targets, weights, focal_fixed).backward()
             optimiser.step()
             schedule.step()
-            with torch.no_grad():
-                self.expression.clamp_(0.0, 1.0)
+            self.keep_codes_in_range()
             if step:
                 step()
 
