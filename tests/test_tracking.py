@@ -35,7 +35,7 @@ def test_synthetic_track_matches_ground_truth(synthetic):
     _, _, truth, result = synthetic
     rotation_error = np.median(rotation_errors(truth["pose_rotation"], result.pose_rotation))
     expression_error = np.abs(result.expression - truth["expression"]).mean()
-    # Measured: 0.82 degrees (3.3 from landmarks alone, before pose refinement), 0.036 and 0.74 px;
+    # Measured: 0.99 degrees (3.3 from landmarks alone, before pose refinement), 0.036 and 0.91 px;
     # the issue's targets are 1 degree, 0.05 and 1 px.
     assert rotation_error < 1.7, rotation_error
     assert expression_error < 0.07, expression_error
@@ -75,36 +75,6 @@ def test_pose_refinement_undoes_a_varying_pose_error(synthetic, head):
     assert after < 0.4 * before, (before, after)
     assert np.isfinite(refined.pose_rotation).all() and np.isfinite(refined.projected).all()
     assert refined.projected.shape == (frames, len(offsets), 2)
-
-
-def test_identity_pass_refits_the_shape_to_the_landmarks_under_the_refined_poses(synthetic, head):
-    """The mean face instead of the clip's, true codes, poses and detections: once the footage has
-    placed the poses, the landmarks no longer fit (the shape is wrong); the identity pass fits them
-    again without moving the poses off."""
-    from backend.tracking.photometric import PhotometricSettings, refine_identity, refine_poses
-    from backend.tracking.solver import Fit, SolverSettings
-
-    paths, _, truth, _ = synthetic
-    frames = len(truth["expression"])
-    settings = PhotometricSettings()
-    greys = np.stack([cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (settings.finest(256),) * 2,
-                                 interpolation=cv2.INTER_AREA) for frame in _synthetic_frames(synthetic, frames)])
-    embedded = head.landmark_indices("mediapipe").numpy()
-    detected = np.full((frames, 478, 2), np.nan, np.float32)
-    detected[:, truth["landmarks_mediapipe_index"]] = truth["landmarks_mediapipe"]
-    start = Fit(identity=np.zeros_like(truth["identity"]), expression=truth["expression"],
-                pose_rotation=truth["pose_rotation"], pose_translation=truth["pose_translation"],
-                focal=float(truth["K"][0, 0]), landmark_offsets=np.zeros((len(embedded), 3), np.float32),
-                projected=np.zeros((frames, len(embedded), 2), np.float32))
-    valid = np.ones(frames, bool)
-    posed = refine_poses(head, "mediapipe", start, greys, valid, truth["K"][:2, 2], 256, settings)
-    shaped = refine_identity(head, "mediapipe", posed, greys, valid, truth["K"][:2, 2], 256, detected,
-                             SolverSettings(), settings)
-    landmark_error = lambda fit: np.median(np.linalg.norm(fit.projected - detected[:, embedded], axis=-1))
-    # Measured: 1.47 -> 0.19 px; 0.51 -> 0.58 degrees.
-    assert landmark_error(shaped) < 0.3 * landmark_error(posed), (landmark_error(posed), landmark_error(shaped))
-    assert np.median(rotation_errors(truth["pose_rotation"], shaped.pose_rotation)) < 1.0
-    assert not np.allclose(shaped.identity, posed.identity)
 
 
 def test_key_frames_spread_over_found_frames():

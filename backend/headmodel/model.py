@@ -80,24 +80,16 @@ class HeadModel(torch.nn.Module):
         corners = np.where(marks.barycentric[keep] > 0, marks.vertices[keep], -1)  # zero-weight corners are not needed
         corners = np.where(corners < 0, corners.max(1, keepdims=True), corners)
         used, remapped = np.unique(corners, return_inverse=True)
-        landmarks = {layout: Landmarks(marks.index[keep], remapped.reshape(-1, 3), marks.barycentric[keep])}
-        return self._submodel(used, f"{layout} landmarks", landmarks)
-
-    def vertex_submodel(self, vertices: np.ndarray) -> "HeadModel":
-        """A small HeadModel whose vertices are this model's `vertices` [V'] (no triangles or landmarks)."""
-        return self._submodel(np.asarray(vertices), f"{len(vertices)} vertices", {})
-
-    def _submodel(self, used: np.ndarray, label: str, landmarks: dict) -> "HeadModel":
         d = self.data
         sub = HeadModelData(
-            name=f"{d.name}[{label}]", description=d.description, template=d.template[used],
+            name=f"{d.name}[{layout} landmarks]", description=d.description, template=d.template[used],
             triangles=np.zeros((0, 3), np.int32), uvs=np.zeros((0, 2), np.float32), uv_triangles=np.zeros((0, 3), np.int32),
             part_names=d.part_names, vertex_parts=d.vertex_parts[used], identity_names=d.identity_names,
             identity_directions=d.identity_directions[:, used], expression_names=d.expression_names,
             expression_directions=d.expression_directions[:, used], joint_names=d.joint_names,
             joint_parents=d.joint_parents, joints=d.joints, joint_identity_directions=d.joint_identity_directions,
             skin_weights=d.skin_weights[used], expression_joint_rotations=d.expression_joint_rotations,
-            landmarks=landmarks)
+            landmarks={layout: Landmarks(marks.index[keep], remapped.reshape(-1, 3), marks.barycentric[keep])})
         return HeadModel(sub).to(self.template.device)
 
     def part_mask(self, *parts: str) -> torch.Tensor:

@@ -14,7 +14,7 @@ from ..progress import Progress
 from .crop import Crop, choose_crop
 from .ingest import open_video, read_frames
 from .landmarks import MIN_FACE_PIXELS, Detections, face_size, make_detector
-from .photometric import PhotometricSettings, refine_identity, refine_poses
+from .photometric import PhotometricSettings, refine_poses
 from .solver import SolverSettings, camera_matrix, fit_clip
 from .trackfile import Track, write_track
 
@@ -55,11 +55,9 @@ def track(video: str | Path, out_dir: str | Path, options: TrackOptions = TrackO
         fit = fit_clip(head, detections.layout, points, detections.found, crop.size, principal, focal, settings, step)
     if options.pose_refinement is not None:
         refinement = options.pose_refinement
-        with progress.stage("pose", total=2 * refinement.rounds * len(refinement.levels)) as step:
+        with progress.stage("pose", total=refinement.rounds * len(refinement.levels)) as step:
             fit = refine_poses(head, detections.layout, fit, greys, detections.found, principal, crop.size,
                                refinement, step)
-            fit = refine_identity(head, detections.layout, fit, greys, detections.found, principal, crop.size, points,
-                                  settings, refinement, step)
     track_data = assemble_track(head, video, info, options, crop, detections, points, masks, times, indices, fit, progress)
     track_data.meta["timings"]["total_without_overlay"] = round(time.perf_counter() - started, 3)
     with staged_folder(out_dir) as staging:

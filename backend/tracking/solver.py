@@ -134,20 +134,6 @@ class ClipFit(torch.nn.Module):
                  + s.offset_prior * (((self.offsets - self.offset_anchor) * 1000) ** 2).sum(-1).mean())
         return data + prior
 
-    @classmethod
-    def from_fit(cls, model: HeadModel, layout: str, fit: Fit, frames: np.ndarray, principal, size: int,
-                 settings: SolverSettings) -> "ClipFit":
-        """The unknowns of `fit`'s `frames` (its codes, poses, identity, corrections and focal length),
-        to fit further; the corrections stay pulled toward where `fit` left them."""
-        clip = cls(model, layout, fit.pose_rotation[frames], fit.pose_translation[frames], fit.focal, principal,
-                   size, settings)
-        with torch.no_grad():
-            clip.identity.copy_(torch.as_tensor(fit.identity))
-            clip.expression.copy_(torch.as_tensor(fit.expression[frames]))
-            clip.offsets.copy_(torch.as_tensor(fit.landmark_offsets))
-        clip.offset_anchor = clip.offsets.detach().clone()
-        return clip
-
     @torch.no_grad()
     def move_baseline_to_offsets(self, valid: np.ndarray, quantile: float) -> None:
         """A code that never drops to zero over the clip is explaining a fixed difference between
@@ -192,7 +178,10 @@ def fit_clip(head: HeadModel, layout: str, detected: np.ndarray, valid: np.ndarr
     principal: the source image's centre in working pixels (the crop need not be centred on it)."""
     model = head.landmark_submodel(layout, np.arange(detected.shape[1]))
     index = model.landmark_indices(layout).numpy()
-    targets, weights = landmark_targets(model, layout, detected, valid, settings)
+    targets = torch.as_tensor(detected[:, index], dtype=torch.float32)
+    weights = torch.ones(len(index))
+    weights[np.isin(index, settings.low_weight_landmarks)] = settings.low_weight
+    weights = weights[None, :] * torch.as_tensor(valid, dtype=torch.float32)[:, None]
     neutral = model().landmarks[layout][0].numpy()
     focal_given = focal is not None
     if not focal_given:
@@ -210,17 +199,6 @@ def fit_clip(head: HeadModel, layout: str, detected: np.ndarray, valid: np.ndarr
                pose_rotation=matrix_to_axis_angle(rotation.numpy()), pose_translation=clip.translation().detach().numpy().copy(),
                focal=float(clip.log_focal.detach().exp()), landmark_offsets=clip.offsets.detach().numpy().copy(),
                projected=pixels.numpy())
-
-
-def landmark_targets(model: HeadModel, layout: str, detected: np.ndarray, valid: np.ndarray,
-                     settings: SolverSettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """The detections of the landmarks `model` embeds [F, M, 2] and their loss weights [F, M]
-    (0 on lost frames, settings.low_weight on settings.low_weight_landmarks)."""
-    index = model.landmark_indices(layout).numpy()
-    weights = torch.ones(len(index))
-    weights[np.isin(index, settings.low_weight_landmarks)] = settings.low_weight
-    weights = weights[None, :] * torch.as_tensor(valid, dtype=torch.float32)[:, None]
-    return torch.as_tensor(detected[:, index], dtype=torch.float32), weights
 
 
 def choose_focal(model, layout, neutral, targets, weights, detected, valid, size, principal, settings) -> float:
