@@ -3,27 +3,39 @@
 import torch
 
 
-def test_tracking_against_the_avatar_undoes_a_pose_error(synthetic_track, small_avatar):
-    """Frames the avatar was fitted on, their head turned 2.5 degrees and moved 4 mm off: tracked
-    against the avatar, they match their images better than before and than with the landmark track
-    itself; the avatar and the other frames stay as they were."""
-    from backend.avatar.clip import BACKGROUND, load_clip
-    from backend.avatar.evaluate import render_frames
+def _fitted(synthetic_track, small_avatar):
+    """(saved avatar, track, head model, clip at the avatar's resolution) of the small test avatar."""
+    from backend.avatar.clip import load_clip
     from backend.avatar.file import read_avatar
-    from backend.avatar.losses import psnr
-    from backend.avatar.refine import PerformanceRefinement, track_frames
     from backend.headmodel import load_head
     from backend.tracking import read_track
 
     saved = read_avatar(small_avatar)
     track = read_track(synthetic_track)
     head = load_head(track.meta["head"])
-    clip = load_clip(track, head, int(saved.meta["resolution"]))
-    frames = clip.train[20:23]
+    return saved, track, head, load_clip(track, head, int(saved.meta["resolution"]))
+
+
+def _match(saved, head, clip, refinement, frames) -> float:
+    """PSNR of the avatar posed by `refinement` against the frames' images."""
+    from backend.avatar.clip import BACKGROUND
+    from backend.avatar.evaluate import render_frames
+    from backend.avatar.losses import psnr
+
     background = torch.tensor(BACKGROUND)
-    match = lambda refinement: psnr(render_frames(saved.gaussians, *refinement.frames(frames), head.triangles,
-                                                  clip.K, clip.resolution, background)[0],
-                                    clip.targets(frames, background))
+    return psnr(render_frames(saved.gaussians, *refinement.frames(frames), head.triangles, clip.K, clip.resolution,
+                              background)[0], clip.targets(frames, background))
+
+
+def test_tracking_against_the_avatar_undoes_a_pose_error(synthetic_track, small_avatar):
+    """Frames the avatar was fitted on, their head turned 2.5 degrees and moved 4 mm off: tracked
+    against the avatar, they match their images better than before and than with the landmark track
+    itself; the avatar and the other frames stay as they were."""
+    from backend.avatar.refine import PerformanceRefinement, track_frames
+
+    saved, track, head, clip = _fitted(synthetic_track, small_avatar)
+    frames = clip.train[20:23]
+    match = lambda refinement: _match(saved, head, clip, refinement, frames)
     as_tracked = match(PerformanceRefinement(head, track, "cpu"))
     refinement = PerformanceRefinement(head, track, "cpu")
     refinement.pose_rotation[frames] += torch.tensor([0.0, 0.044, 0.0])
@@ -42,28 +54,17 @@ def test_tracking_frames_lets_the_pose_leave_the_track_further_than_fitting_does
     """Held-out frames are tracked with the pose pulled to the landmark track far less than while
     fitting (refine.FRAME_TRACKING): a 3-degree turn of the track is undone further than with the
     fit's pull, and the avatar's render of the frames gets closer to them."""
-    from backend.avatar.clip import BACKGROUND, load_clip
-    from backend.avatar.evaluate import render_frames
-    from backend.avatar.file import read_avatar
-    from backend.avatar.losses import psnr
     from backend.avatar.refine import FRAME_TRACKING, PerformanceRefinement, RefinementSettings, track_frames
-    from backend.headmodel import load_head
-    from backend.tracking import read_track
 
-    saved = read_avatar(small_avatar)
-    track = read_track(synthetic_track)
-    head = load_head(track.meta["head"])
-    clip = load_clip(track, head, int(saved.meta["resolution"]))
+    saved, track, head, clip = _fitted(synthetic_track, small_avatar)
     frames, turn = clip.train[30:33], 0.052
-    background = torch.tensor(BACKGROUND)
 
     def tracked(settings):
         refinement = PerformanceRefinement(head, track, "cpu")
         refinement.pose_rotation[frames] += torch.tensor([0.0, turn, 0.0])
         track_frames(saved.gaussians, clip, head.triangles, refinement, frames, ssim_weight=0.2, settings=settings)
-        match = psnr(render_frames(saved.gaussians, *refinement.frames(frames), head.triangles, clip.K,
-                                   clip.resolution, background)[0], clip.targets(frames, background))
-        return float((refinement.rotation[frames, 1].detach() + turn).abs().mean()), match
+        left = float((refinement.rotation[frames, 1].detach() + turn).abs().mean())
+        return left, _match(saved, head, clip, refinement, frames)
 
     loose, pulled = tracked(FRAME_TRACKING), tracked(RefinementSettings())
     assert FRAME_TRACKING.weight < FRAME_TRACKING.code_weight
@@ -150,30 +151,19 @@ def test_a_tilt_that_follows_a_code_is_learned_for_frames_never_trained_on(synth
     the held-out frames, which no step sees, get closer to their images by it."""
     import dataclasses
 
-    from backend.avatar.clip import BACKGROUND, load_clip
     from backend.avatar.densify import SurfaceDensification
-    from backend.avatar.evaluate import render_frames
-    from backend.avatar.file import read_avatar
     from backend.avatar.fit import FitConfig, LearningRates, expression_regions, train
-    from backend.avatar.losses import psnr
     from backend.avatar.refine import PerformanceRefinement, RefinementSettings
-    from backend.headmodel import load_head
     from backend.progress import Progress
-    from backend.tracking import read_track
 
-    saved = read_avatar(small_avatar)
-    track = read_track(synthetic_track)
-    head = load_head(track.meta["head"])
-    clip = load_clip(track, head, int(saved.meta["resolution"]))
+    saved, track, head, clip = _fitted(synthetic_track, small_avatar)
     refinement = PerformanceRefinement(head, track, "cpu")
     code = int(refinement.expression[clip.train].std(0).argmax())
     weight = refinement.expression[:, code] / refinement.expression[:, code].max()
     with torch.no_grad():
         refinement.pose_rotation += weight[:, None] * torch.tensor([0.0, 0.08, 0.0])
-    background = torch.tensor(BACKGROUND)
     held_out = clip.heldout
-    match = lambda: psnr(render_frames(saved.gaussians, *refinement.frames(held_out), head.triangles, clip.K,
-                                       clip.resolution, background)[0], clip.targets(held_out, background))
+    match = lambda: _match(saved, head, clip, refinement, held_out)
     tilted = match()
     frozen = LearningRates(**{name: 0.0 for name in dataclasses.asdict(LearningRates()) if name != "final_fraction"})
     config = FitConfig(iterations=150, learning_rates=frozen, refinement=RefinementSettings(code_pose_weight=0.0),

@@ -29,6 +29,7 @@ from backend.avatar.evaluate import evaluate  # noqa: E402
 from backend.avatar.file import read_avatar  # noqa: E402
 from backend.avatar.fit import CHECKPOINT_FILE  # noqa: E402
 from backend.avatar.refine import FRAME_TRACKING, PerformanceRefinement, track_frames  # noqa: E402
+from backend.errors import BackendError  # noqa: E402
 from backend.headmodel import load_head  # noqa: E402
 from backend.tracking import read_track  # noqa: E402
 
@@ -41,10 +42,13 @@ def main() -> None:
     parser.add_argument("--code-weight", type=float, nargs="+", default=[FRAME_TRACKING.code_weight])
     parser.add_argument("--ssim-weight", type=float, default=0.2)
     args = parser.parse_args()
-    track = read_track(args.track)
-    head = load_head(track.meta["head"])
-    saved = read_avatar(args.fit)
-    corrections = read_avatar(args.fit / CHECKPOINT_FILE).state
+    try:
+        track = read_track(args.track)
+        head = load_head(track.meta["head"])
+        saved = read_avatar(args.fit)
+        corrections = read_avatar(args.fit / CHECKPOINT_FILE).state
+    except BackendError as error:
+        sys.exit(f"error: {error}")
     clip = load_clip(track, head, int(saved.meta["resolution"]))
     for weight in args.weight:
         for code_weight in args.code_weight:

@@ -32,7 +32,7 @@ class RefinementSettings:
     code_pose_rate: float = 1e-3  # radians (translation: a tenth, in metres) per code unit per step, shared
     weight: float = 1.0  # L2 on the pose corrections, in radians and metres / 10 mm
     code_weight: float = 1.0  # L2 on the code corrections, in code units
-    # L2 on the code-driven corrections, in the same units. Unpulled, rarely shown codes grew 5 degrees and
+    # L2 on the code-driven corrections, in the pose's units. Unpulled, rarely shown codes grew 5 degrees and
     # 15 mm per unit; expressive_480, 256 px, 500 s, held-out masked: 19.86 dB without them, 19.87 unpulled, 20.24 at 1
     code_pose_weight: float = 1.0
 
@@ -44,10 +44,11 @@ class RefinementSettings:
 # and moved the demo clip's codes little from the truth (error 0.043 -> 0.046). Reenactments still
 # drive the avatar with the tracked codes, and evaluate reports PSNR with the landmark track too.
 # The pose is pulled far less than the codes: the landmark track's pose is off by degrees, its codes by
-# less. Held-out masked PSNR, one avatar each, pose / code weight 0.1 / 0.1 -> 0.001 / 0.1: address_512
-# 25.57 -> 26.00 dB, expressive_480 20.31 -> 21.08, the demo clip 31.24 -> 31.52 with its codes' error
-# unchanged (0.044). Codes pulled at 0.001 too: +0.06 to 0.14 dB more, but the demo's code error rises
-# to 0.069 (the codes start to explain what the avatar renders wrong); nothing pulled: 25.29 on address_512.
+# less. Held-out masked PSNR, one avatar each (tools/heldout_tracking.py), pose / code weight 0.1 / 0.1
+# -> 0.001 / 0.1: address_512 25.57 -> 26.00 dB, expressive_480 20.31 -> 21.08, the demo clip 31.24 ->
+# 31.52 with its codes' error unchanged (0.044). Codes pulled at 0.001 too: +0.06 to 0.14 dB more, but the
+# demo's code error rises to 0.069 (the codes start to explain what the avatar renders wrong); nothing
+# pulled: 25.29 on address_512.
 FRAME_TRACKING = dataclasses.replace(RefinementSettings(), weight=0.001, code_weight=0.1)
 FRAME_TRACKING_RESOLUTION = 256  # pixels: frames are tracked at most this large (128 left the hair outline too coarse to pin the pose)
 # Each step renders the avatar once with its gradient. A run of frames gets about FRAME_TRACKING_BUDGET steps:
